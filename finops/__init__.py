@@ -1,0 +1,1 @@
+"""The FinOps domain: FOCUS schema, normalisation, sample data. No Slack, no ORM sessions."""

@@ -1,0 +1,171 @@
+"""FOCUS line items -> one row per charge day x dimension set, ready for `cost_daily`.
+
+Team, environment and cost center come from tags, matched by configurable key aliases
+(the first alias present wins). Money stays `Decimal` throughout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from finops import focus
+
+DEFAULT_TAG_ALIASES: Mapping[str, Sequence[str]] = {
+    "team": ("team", "Team", "TEAM", "user:team", "user:Team", "owner-team"),
+    "environment": (
+        "environment",
+        "Environment",
+        "env",
+        "Env",
+        "user:environment",
+        "user:Environment",
+        "user:env",
+    ),
+    "cost_center": (
+        "cost_center",
+        "cost-center",
+        "CostCenter",
+        "costcenter",
+        "user:cost-center",
+        "user:cost_center",
+        "user:CostCenter",
+    ),
+}
+
+# cost_daily column <- FOCUS column
+DIMENSION_COLUMNS = {
+    "provider": focus.PROVIDER_NAME,
+    "billing_account": focus.BILLING_ACCOUNT_ID,
+    "sub_account": focus.SUB_ACCOUNT_ID,
+    "service": focus.SERVICE_NAME,
+    "service_category": focus.SERVICE_CATEGORY,
+    "region": focus.REGION_ID,
+    "charge_category": focus.CHARGE_CATEGORY,
+}
+TAG_DIMENSIONS = ("team", "environment", "cost_center")
+KEY_COLUMNS = (
+    "usage_date",
+    "billing_period_start",
+    *DIMENSION_COLUMNS,
+    *TAG_DIMENSIONS,
+    "currency",
+    "tags_json",
+)
+MONEY_OUT = {
+    "billed_cost": focus.BILLED_COST,
+    "effective_cost": focus.EFFECTIVE_COST,
+    "list_cost": focus.LIST_COST,
+}
+
+
+@dataclass(frozen=True)
+class RawTotal:
+    """What the source itself said for one scope, before any roll-up (for reconciliation)."""
+
+    provider: str
+    billing_account: str
+    billing_period_start: date
+    currency: str
+    rows: int
+    billed_cost: Decimal
+    effective_cost: Decimal
+    list_cost: Decimal
+
+
+def parse_tags(value: Any) -> dict[str, str]:
+    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+        return {}
+    tags = value if isinstance(value, Mapping) else json.loads(value)
+    return {str(k): "" if v is None else str(v) for k, v in tags.items()}
+
+
+def tag_dimensions(tags: Mapping[str, str], aliases: Mapping[str, Sequence[str]]) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for dimension in TAG_DIMENSIONS:
+        found[dimension] = next(
+            (tags[key] for key in aliases.get(dimension, ()) if tags.get(key)),
+            None,
+        )
+    return found
+
+
+def _utc_dates(column: pd.Series) -> pd.Series:
+    return pd.to_datetime(column, utc=True).dt.date
+
+
+def _decimal_sum(values: pd.Series) -> Decimal:
+    return sum((v for v in values if v is not None and not (isinstance(v, float) and pd.isna(v))), Decimal(0))
+
+
+def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
+    """Roll FOCUS line items up to one row per day x dimension set (x tag set)."""
+    frame = pd.DataFrame(
+        {
+            "usage_date": _utc_dates(items[focus.CHARGE_PERIOD_START]),
+            "billing_period_start": _utc_dates(items[focus.BILLING_PERIOD_START]),
+            **{dim: items[col] for dim, col in DIMENSION_COLUMNS.items()},
+            "currency": items[focus.BILLING_CURRENCY],
+            **{out: items[col] for out, col in MONEY_OUT.items()},
+        }
+    )
+    frame["provider"] = frame["provider"].map(focus.normalise_provider)
+    tags = items[focus.TAGS].map(parse_tags)
+    frame["tags_json"] = tags.map(lambda t: json.dumps(t, sort_keys=True, separators=(",", ":")))
+    found = pd.DataFrame(
+        [tag_dimensions(t, aliases) for t in tags], index=items.index, columns=list(TAG_DIMENSIONS)
+    )
+    for dimension in TAG_DIMENSIONS:
+        frame[dimension] = found[dimension]
+    keys = list(KEY_COLUMNS)
+    frame[keys] = frame[keys].astype(object).where(frame[keys].notna(), None)
+    grouped = frame.groupby(keys, dropna=False, sort=True)
+    daily = grouped.agg({out: _decimal_sum for out in MONEY_OUT}).reset_index()
+    daily["tags"] = daily.pop("tags_json").map(json.loads)
+    return daily.astype(object).where(daily.notna(), None)
+
+
+def raw_totals(items: pd.DataFrame) -> list[RawTotal]:
+    """Totals per provider x billing account x billing period x currency, straight from the rows."""
+    frame = pd.DataFrame(
+        {
+            "provider": items[focus.PROVIDER_NAME].map(focus.normalise_provider),
+            "billing_account": items[focus.BILLING_ACCOUNT_ID],
+            "billing_period_start": _utc_dates(items[focus.BILLING_PERIOD_START]),
+            "currency": items[focus.BILLING_CURRENCY],
+            **{out: items[col] for out, col in MONEY_OUT.items()},
+        }
+    )
+    totals = []
+    for key, group in frame.groupby(
+        ["provider", "billing_account", "billing_period_start", "currency"], sort=True
+    ):
+        provider, account, period, currency = key
+        totals.append(
+            RawTotal(
+                provider=str(provider),
+                billing_account=str(account),
+                billing_period_start=period,
+                currency=str(currency),
+                rows=len(group),
+                billed_cost=_decimal_sum(group["billed_cost"]),
+                effective_cost=_decimal_sum(group["effective_cost"]),
+                list_cost=_decimal_sum(group["list_cost"]),
+            )
+        )
+    return totals
+
+
+def fingerprint(items: pd.DataFrame) -> str:
+    """A content hash of line items: the same data gives the same fingerprint."""
+    digest = hashlib.sha256()
+    digest.update(",".join(map(str, items.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(items.astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()

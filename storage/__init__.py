@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2.0 async models, queries, unit of work and Alembic migrations."""

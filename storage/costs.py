@@ -1,0 +1,171 @@
+"""Writing and summarising `cost_daily`.
+
+`replace_costs` is restatement-safe: for every (source, billing account, billing period) in the
+new data it deletes what an earlier load stored and inserts the new rows, in the caller's
+transaction, so a failure leaves the previous data in place and a re-delivery never double counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from finops.normalise import RawTotal
+from storage.models import CostDaily, IngestionRun
+from storage.partitions import ensure_partitions
+from storage.types import utcnow
+
+INSERT_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    skipped: bool
+    runs: int
+    rows_stored: int
+    rows_replaced: int
+
+
+@dataclass(frozen=True)
+class ProviderTotal:
+    provider: str
+    currency: str
+    rows: int
+    first_day: date
+    last_day: date
+    billed_cost: Decimal
+
+
+async def already_loaded(session: AsyncSession, source: str, fingerprint: str) -> bool:
+    found = await session.scalar(
+        select(func.count())
+        .select_from(IngestionRun)
+        .where(
+            IngestionRun.source == source,
+            IngestionRun.fingerprint == fingerprint,
+            IngestionRun.status == "succeeded",
+        )
+    )
+    return bool(found)
+
+
+async def replace_costs(
+    session: AsyncSession,
+    *,
+    source: str,
+    fmt: str,
+    fingerprint: str,
+    location: str | None,
+    daily: pd.DataFrame,
+    raw: Sequence[RawTotal],
+) -> LoadResult:
+    """Replace the stored rows of every scope in `raw` with `daily` (from `finops.normalise.rollup`)."""
+    if await already_loaded(session, source, fingerprint):
+        return LoadResult(skipped=True, runs=0, rows_stored=0, rows_replaced=0)
+    replaced = 0
+    for account, period in sorted({(t.billing_account, t.billing_period_start) for t in raw}):
+        replaced += await _delete_scope(session, source, account, period)
+    run_ids: dict[tuple[str, str, date, str], int] = {}
+    for total in raw:
+        run = IngestionRun(
+            source=source,
+            format=fmt,
+            provider=total.provider,
+            billing_account=total.billing_account,
+            billing_period_start=total.billing_period_start,
+            currency=total.currency,
+            fingerprint=fingerprint,
+            status="succeeded",
+            location=location,
+            rows_read=total.rows,
+            raw_billed_cost=total.billed_cost,
+            raw_effective_cost=total.effective_cost,
+            raw_list_cost=total.list_cost,
+            finished_at=utcnow(),
+        )
+        session.add(run)
+        await session.flush()
+        run_ids[(total.provider, total.billing_account, total.billing_period_start, total.currency)] = run.id
+    await ensure_partitions(session, daily["usage_date"].unique())
+    rows = _cost_rows(source, daily, run_ids)
+    for start in range(0, len(rows), INSERT_BATCH):
+        await session.execute(insert(CostDaily), rows[start : start + INSERT_BATCH])
+    stored: dict[int, int] = {}
+    for row in rows:
+        stored[row["run_id"]] = stored.get(row["run_id"], 0) + 1
+    for run_id, count in stored.items():
+        await session.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(rows_stored=count))
+    return LoadResult(skipped=False, runs=len(run_ids), rows_stored=len(rows), rows_replaced=replaced)
+
+
+async def _delete_scope(session: AsyncSession, source: str, account: str, period: date) -> int:
+    result = await session.execute(
+        delete(CostDaily).where(
+            CostDaily.source == source,
+            CostDaily.billing_account == account,
+            CostDaily.billing_period_start == period,
+        )
+    )
+    await session.execute(
+        update(IngestionRun)
+        .where(
+            IngestionRun.source == source,
+            IngestionRun.billing_account == account,
+            IngestionRun.billing_period_start == period,
+            IngestionRun.status == "succeeded",
+        )
+        .values(status="superseded")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _cost_rows(
+    source: str, daily: pd.DataFrame, run_ids: dict[tuple[str, str, date, str], int]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    seq: dict[int, int] = {}
+    for record in daily.to_dict("records"):
+        key = (
+            record["provider"],
+            record["billing_account"],
+            record["billing_period_start"],
+            record["currency"],
+        )
+        run_id = run_ids[key]
+        seq[run_id] = seq.get(run_id, 0) + 1
+        rows.append({**record, "source": source, "run_id": run_id, "seq": seq[run_id]})
+    return rows
+
+
+async def provider_totals(session: AsyncSession) -> list[ProviderTotal]:
+    """Stored spend per provider and currency, with the charge days it covers."""
+    query = (
+        select(
+            CostDaily.provider,
+            CostDaily.currency,
+            func.count(),
+            func.min(CostDaily.usage_date),
+            func.max(CostDaily.usage_date),
+            func.sum(CostDaily.billed_cost),
+        )
+        .group_by(CostDaily.provider, CostDaily.currency)
+        .order_by(CostDaily.provider, CostDaily.currency)
+    )
+    return [
+        ProviderTotal(
+            provider=provider,
+            currency=currency,
+            rows=rows,
+            first_day=first,
+            last_day=last,
+            billed_cost=total,
+        )
+        for provider, currency, rows, first, last, total in (await session.execute(query)).all()
+    ]

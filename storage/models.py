@@ -1,0 +1,281 @@
+"""SQLAlchemy 2.0 models: the cost fact table and the bot's state.
+
+Money columns are `Money` (exact), timestamps `UTCDateTime` (aware UTC), dates are plain `Date`
+(a charge day or a period start, always meant in UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.types import Money, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The dimensions of `cost_daily`, in the order reports list them. Each has an index with the date.
+DIMENSIONS = (
+    "provider",
+    "billing_account",
+    "sub_account",
+    "service",
+    "service_category",
+    "region",
+    "charge_category",
+    "team",
+    "environment",
+    "cost_center",
+)
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        Decimal: Money(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class IngestionRun(Base):
+    """One load of one (source, billing account, billing period, currency) from one set of files."""
+
+    __tablename__ = "ingestion_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(40))
+    provider: Mapped[str] = mapped_column(String(64))
+    billing_account: Mapped[str] = mapped_column(String(128))
+    billing_period_start: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    location: Mapped[str | None] = mapped_column(Text)
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_stored: Mapped[int] = mapped_column(BigInteger, default=0)
+    raw_billed_cost: Mapped[Decimal | None]
+    raw_effective_cost: Mapped[Decimal | None]
+    raw_list_cost: Mapped[Decimal | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_ingestion_runs_scope", "source", "billing_account", "billing_period_start", "status"),
+        Index("ix_ingestion_runs_fingerprint", "fingerprint"),
+    )
+
+
+class CostDaily(Base):
+    """The fact table: one row per charge day x dimension set, rolled up from line items.
+
+    On PostgreSQL it is range-partitioned by month on `usage_date` (see storage.partitions).
+    """
+
+    __tablename__ = "cost_daily"
+
+    usage_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    billing_period_start: Mapped[date] = mapped_column(Date)
+    provider: Mapped[str] = mapped_column(String(64))
+    billing_account: Mapped[str] = mapped_column(String(128))
+    sub_account: Mapped[str | None] = mapped_column(String(128))
+    service: Mapped[str | None] = mapped_column(String(200))
+    service_category: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(64))
+    charge_category: Mapped[str | None] = mapped_column(String(40))
+    team: Mapped[str | None] = mapped_column(String(128))
+    environment: Mapped[str | None] = mapped_column(String(128))
+    cost_center: Mapped[str | None] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(3))
+    billed_cost: Mapped[Decimal]
+    effective_cost: Mapped[Decimal]
+    list_cost: Mapped[Decimal | None]
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_cost_daily_usage_date", "usage_date"),
+        Index("ix_cost_daily_scope", "source", "billing_account", "billing_period_start"),
+        *(Index(f"ix_cost_daily_{dim}_usage_date", dim, "usage_date") for dim in DIMENSIONS),
+        {"postgresql_partition_by": "RANGE (usage_date)"},
+    )
+
+
+class Anomaly(Base):
+    __tablename__ = "anomalies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[dict[str, Any]]
+    usage_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    actual: Mapped[Decimal]
+    expected: Mapped[Decimal]
+    lower: Mapped[Decimal]
+    upper: Mapped[Decimal]
+    impact: Mapped[Decimal]
+    pct: Mapped[float | None]
+    severity: Mapped[str] = mapped_column(String(16))
+    root_cause: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    status_by: Mapped[str | None] = mapped_column(String(64))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    snoozed_until: Mapped[datetime | None]
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_anomalies_status_usage_date", "status", "usage_date"),)
+
+
+class Budget(Base):
+    __tablename__ = "budgets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    period: Mapped[str] = mapped_column(String(16), default="monthly")
+    thresholds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("budgets.id", ondelete="SET NULL"))
+    rollover: Mapped[bool] = mapped_column(default=False)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BudgetAlert(Base):
+    """A threshold crossed once per budget, period, threshold and kind (actual or forecast)."""
+
+    __tablename__ = "budget_alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    budget_id: Mapped[int] = mapped_column(BigId, ForeignKey("budgets.id", ondelete="CASCADE"))
+    period_start: Mapped[date] = mapped_column(Date)
+    threshold_pct: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal]
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("budget_id", "period_start", "threshold_pct", "kind"),)
+
+
+class Action(Base):
+    """A remediation plan: dry run first, executed only after an approval."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    playbook: Mapped[str] = mapped_column(String(100))
+    target: Mapped[dict[str, Any]]
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="planned")
+    estimated_savings: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    executed_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_actions_status", "status"),)
+
+
+class JiraLink(Base):
+    """The one Jira issue of an anomaly fingerprint, linked both ways with its Slack thread."""
+
+    __tablename__ = "jira_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    issue_key: Mapped[str] = mapped_column(String(64), unique=True)
+    issue_url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    synced_at: Mapped[datetime | None]
+
+
+class OutboxItem(Base):
+    """An outbound effect (Slack post, Jira create...) waiting to be delivered exactly once."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_log_subject", "subject_type", "subject_id"),)
+
+
+class UserRole(Base):
+    __tablename__ = "users_roles"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(40))
+    granted_by: Mapped[str | None] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "role"),)

@@ -1,0 +1,51 @@
+"""Small FOCUS line-item frames for tests."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from finops import focus
+
+
+def item(
+    day: str,
+    billed: str,
+    *,
+    provider: str = "AWS",
+    account: str = "111111111111",
+    service: str = "Amazon Elastic Compute Cloud",
+    region: str | None = "us-east-1",
+    currency: str = "USD",
+    tags: dict[str, str] | None = None,
+    category: str = "Usage",
+    effective: str | None = None,
+    list_cost: str | None = None,
+) -> dict[str, Any]:
+    start = pd.Timestamp(day, tz="UTC")
+    period = start.replace(day=1)
+    return {
+        focus.BILLING_ACCOUNT_ID: account,
+        focus.BILLING_CURRENCY: currency,
+        focus.BILLING_PERIOD_START: period,
+        focus.BILLING_PERIOD_END: period + pd.offsets.MonthBegin(1),
+        focus.CHARGE_PERIOD_START: start,
+        focus.CHARGE_PERIOD_END: start + pd.Timedelta(days=1),
+        focus.CHARGE_CATEGORY: category,
+        focus.PROVIDER_NAME: provider,
+        focus.SUB_ACCOUNT_ID: "222222222222",
+        focus.SERVICE_NAME: service,
+        focus.SERVICE_CATEGORY: "Compute",
+        focus.REGION_ID: region,
+        focus.BILLED_COST: Decimal(billed),
+        focus.EFFECTIVE_COST: Decimal(effective if effective is not None else billed),
+        focus.LIST_COST: Decimal(list_cost if list_cost is not None else billed),
+        focus.TAGS: json.dumps(tags or {}),
+    }
+
+
+def frame(*items: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(list(items))
