@@ -101,6 +101,23 @@ def _utc_dates(column: pd.Series) -> pd.Series:
     return pd.to_datetime(column, utc=True).dt.date
 
 
+# Roll-ups sum money as integer nano-units (exact for up to 9 decimals, vectorised);
+# one group's daily total must stay under 9.2 billion in its currency.
+_NANO_DIGITS = 9
+
+
+def _to_nanos(values: pd.Series) -> pd.Series:
+    return values.map(
+        lambda v: (
+            0 if v is None or (isinstance(v, float) and pd.isna(v)) else int(Decimal(v).scaleb(_NANO_DIGITS))
+        )
+    ).astype("int64")
+
+
+def _from_nanos(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: Decimal(int(v)).scaleb(-_NANO_DIGITS).normalize()).astype(object)
+
+
 def _decimal_sum(values: pd.Series) -> Decimal:
     return sum((v for v in values if v is not None and not (isinstance(v, float) and pd.isna(v))), Decimal(0))
 
@@ -113,7 +130,7 @@ def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_T
             "billing_period_start": _utc_dates(items[focus.BILLING_PERIOD_START]),
             **{dim: items[col] for dim, col in DIMENSION_COLUMNS.items()},
             "currency": items[focus.BILLING_CURRENCY],
-            **{out: items[col] for out, col in MONEY_OUT.items()},
+            **{out: _to_nanos(items[col]) for out, col in MONEY_OUT.items()},
         }
     )
     frame["provider"] = frame["provider"].map(focus.normalise_provider)
@@ -127,7 +144,9 @@ def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_T
     keys = list(KEY_COLUMNS)
     frame[keys] = frame[keys].astype(object).where(frame[keys].notna(), None)
     grouped = frame.groupby(keys, dropna=False, sort=True)
-    daily = grouped.agg({out: _decimal_sum for out in MONEY_OUT}).reset_index()
+    daily = grouped[list(MONEY_OUT)].sum().reset_index()
+    for out in MONEY_OUT:
+        daily[out] = _from_nanos(daily[out])
     daily["tags"] = daily.pop("tags_json").map(json.loads)
     return daily.astype(object).where(daily.notna(), None)
 

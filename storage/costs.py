@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from finops.normalise import RawTotal
@@ -23,6 +23,8 @@ from storage.partitions import ensure_partitions
 from storage.types import utcnow
 
 INSERT_BATCH = 5_000
+# Core inserts (executemany), not ORM bulk persistence: many times faster for fact rows.
+COST_DAILY: Table = CostDaily.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ async def replace_costs(
     await ensure_partitions(session, daily["usage_date"].unique())
     rows = _cost_rows(source, daily, run_ids)
     for start in range(0, len(rows), INSERT_BATCH):
-        await session.execute(insert(CostDaily), rows[start : start + INSERT_BATCH])
+        await session.execute(insert(COST_DAILY), rows[start : start + INSERT_BATCH])
     stored: dict[int, int] = {}
     for row in rows:
         stored[row["run_id"]] = stored.get(row["run_id"], 0) + 1
