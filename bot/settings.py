@@ -1,0 +1,202 @@
+"""Settings: the only reader of the environment.
+
+Values come from, highest first: the environment, the TOML file named by `FINOPS_CONFIG`,
+then the defaults here. Secrets are `SecretStr`, so they never show in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from finops.errors import UserError
+from finops.normalise import DEFAULT_TAG_ALIASES
+from storage.db import normalise_url
+
+CONFIG_ENV = "FINOPS_CONFIG"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///finops.db"
+
+
+class ConfigError(UserError):
+    """A setting is missing or wrong."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Channels(Section):
+    alerts: str | None = None
+    digest: str | None = None
+    admin: str | None = None
+    teams: dict[str, str] = Field(default_factory=dict)
+
+
+class TagAliases(Section):
+    team: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["team"]))
+    environment: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["environment"]))
+    cost_center: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["cost_center"]))
+
+
+def _env(name: str, field: str) -> Any:
+    return AliasChoices(name, field)
+
+
+# What to tell someone whose required setting is missing.
+REQUIRED_HINTS = {
+    "slack_bot_token": "the bot token (xoxb-...) from your Slack app's OAuth & Permissions page",
+    "slack_signing_secret": "the signing secret from your Slack app's Basic Information page",
+    "slack_app_token": "an app-level token (xapp-...) with connections:write, for Socket Mode",
+    "jira_url": "your Jira base URL, e.g. https://example.atlassian.net",
+    "jira_api_token": "a Jira API token (Cloud) or personal access token (Data Center)",
+    "jira_project": "the key of the Jira project for follow-up issues",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="forbid", populate_by_name=False)
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL, validation_alias=_env("FINOPS_DATABASE_URL", "database_url")
+    )
+    config_file: Path | None = Field(None, validation_alias=_env(CONFIG_ENV, "config_file"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("FINOPS_LOG_LEVEL", "log_level")
+    )
+    log_format: Literal["auto", "console", "json"] = Field(
+        "auto", validation_alias=_env("FINOPS_LOG_FORMAT", "log_format")
+    )
+    alert_channel: str | None = Field(None, validation_alias=_env("FINOPS_ALERT_CHANNEL", "alert_channel"))
+
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL", "slack_api_url"))
+
+    jira_url: str | None = Field(None, validation_alias=_env("JIRA_URL", "jira_url"))
+    jira_user: str | None = Field(None, validation_alias=_env("JIRA_USER", "jira_user"))
+    jira_api_token: SecretStr | None = Field(None, validation_alias=_env("JIRA_API_TOKEN", "jira_api_token"))
+    jira_project: str | None = Field(None, validation_alias=_env("JIRA_PROJECT", "jira_project"))
+
+    # Sections of the TOML file (FINOPS_CONFIG); later issues give the free-form ones a schema.
+    channels: Channels = Field(default_factory=Channels, validation_alias=_env("FINOPS_CHANNELS", "channels"))
+    roles: dict[str, list[str]] = Field(default_factory=dict, validation_alias=_env("FINOPS_ROLES", "roles"))
+    tag_aliases: TagAliases = Field(
+        default_factory=TagAliases, validation_alias=_env("FINOPS_TAG_ALIASES", "tag_aliases")
+    )
+    budgets: list[dict[str, Any]] = Field(
+        default_factory=list, validation_alias=_env("FINOPS_BUDGETS", "budgets")
+    )
+    policies: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=_env("FINOPS_POLICIES", "policies")
+    )
+    schedules: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=_env("FINOPS_SCHEDULES", "schedules")
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            return normalise_url(value).render_as_string(hide_password=False)
+        except UserError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        path = os.environ.get(CONFIG_ENV)
+        if path:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(path)),)
+        return sources
+
+    def require(self, *names: str) -> None:
+        """Raise `ConfigError` naming the first of `names` that is not set."""
+        for name in names:
+            if getattr(self, name) in (None, ""):
+                env = env_name(name)
+                hint = REQUIRED_HINTS.get(name, "")
+                raise ConfigError(f"{env} is not set" + (f"; set it to {hint}" if hint else ""))
+
+    def secret(self, name: str) -> str:
+        """The plain value of a required secret (only to hand to a client, never to log)."""
+        self.require(name)
+        value: SecretStr = getattr(self, name)
+        return value.get_secret_value()
+
+
+def env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    assert isinstance(alias, AliasChoices)
+    first = alias.choices[0]
+    return first if isinstance(first, str) else field
+
+
+def _check_config_file(path_value: str) -> Path:
+    path = Path(path_value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_ENV} points to {path}, which is not a file; fix the path or unset it")
+    try:
+        with path.open("rb") as handle:
+            tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{CONFIG_ENV} file {path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{CONFIG_ENV} file {path} cannot be read: {exc.strerror}") from exc
+    return path
+
+
+def _field_of(alias: str) -> str:
+    for name, info in Settings.model_fields.items():
+        choices = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else ()
+        if alias == name or alias in choices:
+            return name
+    return alias
+
+
+def _describe(error: Any, config_file: str | None) -> str:
+    loc = [str(part) for part in error["loc"]]
+    if loc:
+        loc[0] = _field_of(loc[0])
+    message = error["msg"].removeprefix("Value error, ")
+    where = f"{CONFIG_ENV} file {config_file}" if config_file else "the settings"
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting {'.'.join(loc)!r} in {where}; see the configuration table in README.md"
+    if len(loc) == 1 and loc[0] in Settings.model_fields:
+        name = env_name(loc[0])
+        return message if message.startswith(name) else f"{name}: {message}"
+    return f"{where}: [{'.'.join(loc)}] {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; any problem is one `ConfigError` line naming the variable or key."""
+    config_file = os.environ.get(CONFIG_ENV)
+    if config_file:
+        _check_config_file(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(err, config_file) for err in exc.errors())) from None

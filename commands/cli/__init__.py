@@ -1,0 +1,12 @@
+"""CLI sub-commands of `finops-bot`; each module has `register(app)`."""
+
+from __future__ import annotations
+
+import typer
+
+from commands.cli import db, demo
+
+
+def register(app: typer.Typer) -> None:
+    for module in (db, demo):
+        module.register(app)

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import DEFAULT_DATABASE_URL, ConfigError, load_settings
+
+
+def test_defaults_need_no_environment(clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.slack_bot_token is None
+    assert "user:team" in settings.tag_aliases.team
+
+
+def test_environment_is_read_and_urls_get_their_async_driver(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FINOPS_DATABASE_URL", "postgresql://finops:pw@db.internal:5432/finops")
+    clean_env.setenv("SLACK_API_URL", "http://127.0.0.1:9999/api/")
+    settings = load_settings()
+    assert settings.database_url == "postgresql+asyncpg://finops:pw@db.internal:5432/finops"
+    assert settings.slack_api_url == "http://127.0.0.1:9999/api/"
+
+
+def test_unsupported_database_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FINOPS_DATABASE_URL", "mysql://root@localhost/finops")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith("FINOPS_DATABASE_URL")
+    assert "mysql" in message and "postgresql+asyncpg" in message
+    assert "\n" not in message
+
+
+def test_bad_value_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FINOPS_LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigError, match=r"^FINOPS_LOG_LEVEL: "):
+        load_settings()
+
+
+def test_missing_required_setting_is_one_clear_line(clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    with pytest.raises(ConfigError) as raised:
+        settings.require("slack_signing_secret", "slack_bot_token")
+    assert str(raised.value).startswith("SLACK_SIGNING_SECRET is not set; set it to the signing secret")
+    clean_env.setenv("SLACK_SIGNING_SECRET", "s3cr3t-value")
+    settings = load_settings()
+    with pytest.raises(ConfigError, match=r"^SLACK_BOT_TOKEN is not set"):
+        settings.require("slack_signing_secret", "slack_bot_token")
+
+
+def test_secrets_never_show_in_repr_or_dump(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    clean_env.setenv("JIRA_API_TOKEN", "jira-very-secret")
+    settings = load_settings()
+    assert "very-secret" not in repr(settings)
+    assert "very-secret" not in str(settings.model_dump())
+    assert settings.secret("slack_bot_token") == "xoxb-very-secret"
+
+
+def test_toml_file_is_read_and_environment_wins(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text(
+        'database_url = "sqlite:///from-toml.db"\n'
+        'jira_project = "FIN"\n'
+        "[channels]\n"
+        'alerts = "C0ALERTS"\n'
+        'teams = { data = "C0DATA" }\n'
+        "[roles]\n"
+        'approver = ["U1", "U2"]\n'
+        "[tag_aliases]\n"
+        'team = ["squad"]\n'
+    )
+    clean_env.setenv("FINOPS_CONFIG", str(config))
+    clean_env.setenv("JIRA_PROJECT", "OPS")
+    settings = load_settings()
+    assert settings.database_url == "sqlite+aiosqlite:///from-toml.db"
+    assert settings.jira_project == "OPS"
+    assert settings.channels.alerts == "C0ALERTS"
+    assert settings.channels.teams == {"data": "C0DATA"}
+    assert settings.roles == {"approver": ["U1", "U2"]}
+    assert settings.tag_aliases.team == ["squad"]
+
+
+def test_missing_config_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("FINOPS_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match=r"^FINOPS_CONFIG points to .*nope\.toml, which is not a file"):
+        load_settings()
+
+
+def test_invalid_toml_names_file_and_line(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[channels]\nalerts = "C1"\nthis is not toml\n')
+    clean_env.setenv("FINOPS_CONFIG", str(config))
+    with pytest.raises(ConfigError, match=r"bad\.toml is not valid TOML: .*line 3"):
+        load_settings()
+
+
+def test_unknown_toml_key_is_reported(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "typo.toml"
+    config.write_text('[channels]\nalert = "C1"\n')
+    clean_env.setenv("FINOPS_CONFIG", str(config))
+    with pytest.raises(ConfigError, match=r"unknown setting 'channels\.alert' in FINOPS_CONFIG file"):
+        load_settings()
+
+
+def test_wrong_type_in_toml_names_the_key(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "types.toml"
+    config.write_text('[roles]\napprover = "U1"\n')
+    clean_env.setenv("FINOPS_CONFIG", str(config))
+    with pytest.raises(ConfigError, match=r"types\.toml: \[roles\.approver\]"):
+        load_settings()
