@@ -73,9 +73,9 @@ def _print(result: DemoResult) -> None:
             + (f", replacing {result.load.rows_replaced:,} earlier rows" if result.load.rows_replaced else "")
         )
     table = Table(title="Spend by provider")
-    for column in ("Provider", "Currency", "Daily rows", "From", "To"):
-        table.add_column(column)
-    table.add_column("Billed cost", justify="right")
+    for column in ("Provider", "Currency", "Rows", "From", "To"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Billed cost", justify="right", no_wrap=True)
     for total in result.totals:
         table.add_row(
             total.provider,
