@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; exit 0 on success, 1 when a check failed, 2 on bad input or usage."""
     log.configure("WARNING")
     try:
-        app(args=argv, prog_name="finops-bot", standalone_mode=False)
+        # Without standalone mode click returns the code of a `typer.Exit` instead of exiting.
+        code = app(args=argv, prog_name="finops-bot", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

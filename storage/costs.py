@@ -18,6 +18,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from finops.normalise import RawTotal
+from finops.reconcile import GroupKey
 from storage.models import CostDaily, IngestionRun
 from storage.partitions import ensure_partitions
 from storage.types import utcnow
@@ -171,3 +172,31 @@ async def provider_totals(session: AsyncSession) -> list[ProviderTotal]:
         )
         for provider, currency, rows, first, last, total in (await session.execute(query)).all()
     ]
+
+
+async def stored_totals(session: AsyncSession, period: date | None = None) -> dict[GroupKey, Decimal]:
+    """Stored BilledCost per provider x billing account x billing period x currency."""
+    key = (CostDaily.provider, CostDaily.billing_account, CostDaily.billing_period_start, CostDaily.currency)
+    query = select(*key, func.sum(CostDaily.billed_cost)).group_by(*key)
+    if period is not None:
+        query = query.where(CostDaily.billing_period_start == period)
+    return {(p, a, s, c): total for p, a, s, c, total in (await session.execute(query)).tuples()}
+
+
+async def source_totals(session: AsyncSession, period: date | None = None) -> dict[GroupKey, Decimal]:
+    """The raw BilledCost the source files showed, for the loads that are current."""
+    key = (
+        IngestionRun.provider,
+        IngestionRun.billing_account,
+        IngestionRun.billing_period_start,
+        IngestionRun.currency,
+    )
+    query = (
+        select(*key, func.sum(IngestionRun.raw_billed_cost))
+        .where(IngestionRun.status == "succeeded")
+        .group_by(*key)
+    )
+    if period is not None:
+        query = query.where(IngestionRun.billing_period_start == period)
+    rows = (await session.execute(query)).tuples()
+    return {(p, a, s, c): total for p, a, s, c, total in rows if total is not None}

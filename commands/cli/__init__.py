@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from commands.cli import db, demo
+from commands.cli import db, demo, reconcile
 
 
 def register(app: typer.Typer) -> None:
-    for module in (db, demo):
+    for module in (db, demo, reconcile):
         module.register(app)

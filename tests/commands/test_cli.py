@@ -3,48 +3,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from bot.cli import main
 from finops import focus, sample
 from finops.focus import normalise_provider
 from storage.migrate import head_revision
+from tests.cli_runner import RunCli
 
 END = "2026-10-31"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-RunCli = Callable[..., Run]
-
-
-@pytest.fixture
-def cli(clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> RunCli:
-    clean_env.chdir(tmp_path)
-
-    def run(*args: str, database_url: str | None = None) -> Run:
-        if database_url:
-            clean_env.setenv("FINOPS_DATABASE_URL", database_url)
-        code = 0
-        try:
-            main(list(args))
-        except SystemExit as done:
-            code = int(done.code or 0)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 def _totals(document: dict[str, Any]) -> dict[tuple[str, str], Decimal]:
