@@ -122,8 +122,11 @@ def _decimal_sum(values: pd.Series) -> Decimal:
     return sum((v for v in values if v is not None and not (isinstance(v, float) and pd.isna(v))), Decimal(0))
 
 
-def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
-    """Roll FOCUS line items up to one row per day x dimension set (x tag set)."""
+def partial(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
+    """Roll one batch of FOCUS line items up to day x dimension set (x tag set), money in nano-units.
+
+    Partials of many batches are summed by `combine`; `finish` makes the rows `cost_daily` takes.
+    """
     frame = pd.DataFrame(
         {
             "usage_date": _utc_dates(items[focus.CHARGE_PERIOD_START]),
@@ -134,21 +137,42 @@ def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_T
         }
     )
     frame["provider"] = frame["provider"].map(focus.normalise_provider)
-    tags = items[focus.TAGS].map(parse_tags)
+    unique_tags = {raw: parse_tags(raw) for raw in items[focus.TAGS].dropna().unique()}
+    tags = items[focus.TAGS].map(lambda raw: unique_tags.get(raw, {}) if raw is not None else {})
     frame["tags_json"] = tags.map(lambda t: json.dumps(t, sort_keys=True, separators=(",", ":")))
     found = pd.DataFrame(
         [tag_dimensions(t, aliases) for t in tags], index=items.index, columns=list(TAG_DIMENSIONS)
     )
     for dimension in TAG_DIMENSIONS:
         frame[dimension] = found[dimension]
+    return _sum(frame)
+
+
+def _sum(frame: pd.DataFrame) -> pd.DataFrame:
     keys = list(KEY_COLUMNS)
     frame[keys] = frame[keys].astype(object).where(frame[keys].notna(), None)
-    grouped = frame.groupby(keys, dropna=False, sort=True)
-    daily = grouped[list(MONEY_OUT)].sum().reset_index()
+    return frame.groupby(keys, dropna=False, sort=True)[list(MONEY_OUT)].sum().reset_index()
+
+
+def combine(partials: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Sum partial roll-ups of several batches into one."""
+    if len(partials) == 1:
+        return partials[0]
+    return _sum(pd.concat(partials, ignore_index=True))
+
+
+def finish(rolled: pd.DataFrame) -> pd.DataFrame:
+    """A partial roll-up as `cost_daily` rows: money back to `Decimal`, tags as a dict."""
+    daily = rolled.copy()
     for out in MONEY_OUT:
         daily[out] = _from_nanos(daily[out])
     daily["tags"] = daily.pop("tags_json").map(json.loads)
     return daily.astype(object).where(daily.notna(), None)
+
+
+def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
+    """Roll FOCUS line items up to one row per day x dimension set (x tag set)."""
+    return finish(partial(items, aliases))
 
 
 def raw_totals(items: pd.DataFrame) -> list[RawTotal]:
@@ -188,3 +212,23 @@ def fingerprint(items: pd.DataFrame) -> str:
     digest.update(",".join(map(str, items.columns)).encode())
     digest.update(pd.util.hash_pandas_object(items.astype(str), index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def merge_totals(totals: Sequence[RawTotal]) -> list[RawTotal]:
+    """Add up the raw totals of several batches, one per scope."""
+    merged: dict[tuple[str, str, date, str], RawTotal] = {}
+    for total in totals:
+        key = (total.provider, total.billing_account, total.billing_period_start, total.currency)
+        seen = merged.get(key)
+        merged[key] = (
+            total
+            if seen is None
+            else RawTotal(
+                *key,
+                rows=seen.rows + total.rows,
+                billed_cost=seen.billed_cost + total.billed_cost,
+                effective_cost=seen.effective_cost + total.effective_cost,
+                list_cost=seen.list_cost + total.list_cost,
+            )
+        )
+    return [merged[key] for key in sorted(merged)]

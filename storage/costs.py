@@ -96,8 +96,8 @@ async def replace_costs(
         session.add(run)
         await session.flush()
         run_ids[(total.provider, total.billing_account, total.billing_period_start, total.currency)] = run.id
-    await ensure_partitions(session, daily["usage_date"].unique())
-    rows = _cost_rows(source, daily, run_ids)
+    rows = _cost_rows(source, daily, run_ids) if len(daily) else []
+    await ensure_partitions(session, {row["usage_date"] for row in rows})
     for start in range(0, len(rows), INSERT_BATCH):
         await session.execute(insert(COST_DAILY), rows[start : start + INSERT_BATCH])
     stored: dict[int, int] = {}

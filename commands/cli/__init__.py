@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from commands.cli import db, demo, reconcile
+from commands.cli import db, demo, ingest, reconcile
 
 
 def register(app: typer.Typer) -> None:
-    for module in (db, demo, reconcile):
+    for module in (db, demo, ingest, reconcile):
         module.register(app)

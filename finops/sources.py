@@ -1,0 +1,139 @@
+"""Where billing files come from: local files and folders, or `s3://bucket/prefix` (boto3).
+
+`expand` turns what the user typed into the list of files to read, each of which can be opened
+as a binary stream; gzip is undone on the way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from finops.errors import UserError
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet", ".gz")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    location: str  # a path or an s3:// URI, for messages
+    size: int
+    version: str  # what changes when the content does: a content hash (local) or the ETag (S3)
+    _open: Callable[[], IO[bytes]]
+
+    @property
+    def is_parquet(self) -> bool:
+        return self.location.lower().endswith(".parquet")
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        """The file's bytes, un-gzipped if it is gzip."""
+        try:
+            raw = self._open()
+        except OSError as exc:
+            raise UserError(f"cannot read {self.location}: {exc.strerror or exc}") from exc
+        with raw:
+            head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+            if head == b"\x1f\x8b" or self.location.lower().endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw) as unzipped:
+                    yield unzipped  # type: ignore[misc]
+            else:
+                yield raw
+
+    @contextmanager
+    def seekable(self) -> Iterator[IO[bytes]]:
+        """A seekable copy (Parquet readers need one): the file itself when local."""
+        with self.open() as stream:
+            if stream.seekable():
+                yield stream
+                return
+            with tempfile.TemporaryFile() as copy:
+                shutil.copyfileobj(stream, copy, _CHUNK)
+                copy.seek(0)
+                yield copy
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _local(path: Path) -> SourceFile:
+    return SourceFile(str(path), path.stat().st_size, _sha256(path), lambda: path.open("rb"))
+
+
+def _wanted(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def _expand_local(text: str) -> list[SourceFile]:
+    path = Path(text).expanduser()
+    if path.is_file():
+        return [_local(path)]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.name))
+        if not files:
+            raise UserError(f"the folder {path} has no .csv, .csv.gz or .parquet files")
+        return [_local(p) for p in files]
+    raise UserError(f"{text} does not exist; give a file, a folder or an s3://bucket/prefix URI")
+
+
+def _s3_opener(s3: Any, bucket: str, key: str) -> Callable[[], IO[bytes]]:
+    def open_object() -> IO[bytes]:
+        body: IO[bytes] = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        return body
+
+    return open_object
+
+
+def _expand_s3(uri: str, client: Any | None) -> list[SourceFile]:
+    import boto3  # imported here: only S3 sources need it
+
+    parsed = urlparse(uri)
+    bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
+    s3 = client or boto3.client("s3")
+    files = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if _wanted(key):
+                    files.append(
+                        SourceFile(
+                            f"s3://{bucket}/{key}",
+                            int(obj["Size"]),
+                            str(obj["ETag"]).strip('"'),
+                            _s3_opener(s3, bucket, key),
+                        )
+                    )
+    except Exception as exc:  # botocore's errors: no credentials, no bucket, no network
+        raise UserError(f"cannot list {uri}: {exc}") from exc
+    if not files:
+        raise UserError(f"nothing to read under {uri} (no .csv, .csv.gz or .parquet objects)")
+    return sorted(files, key=lambda f: f.location)
+
+
+def expand(location: str, s3_client: Any | None = None) -> list[SourceFile]:
+    """The files behind one PATH_OR_URI argument, in a stable order."""
+    if location.startswith("s3://"):
+        return _expand_s3(location, s3_client)
+    return _expand_local(location)
+
+
+def fingerprint(files: list[SourceFile]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.size}\0{file.version}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,99 @@
+"""Ingest: files -> connector batches -> roll-up -> one restatement-safe load per source.
+
+Memory stays bounded by the roll-up (days x dimension sets), not by the number of line items:
+each batch is rolled up as it is read and the partial roll-ups are summed as they accumulate.
+Nothing is written until every file of the source has been read without error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from finops import connectors, normalise, sources
+from finops.normalise import RawTotal
+from storage.costs import LoadResult, already_loaded, replace_costs
+from storage.db import unit_of_work
+
+COMPACT_EVERY = 8  # partial roll-ups kept before they are summed into one
+
+Progress = Callable[[str, int], None]  # (file location, rows read so far in it)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    source: str
+    format: str
+    files: int
+    rows_read: int
+    load: LoadResult
+    totals: list[RawTotal]
+
+
+def _no_progress(_location: str, _rows: int) -> None:
+    return None
+
+
+def read_source(
+    files: Sequence[sources.SourceFile],
+    fmt: str,
+    aliases: Mapping[str, Sequence[str]],
+    progress: Progress = _no_progress,
+) -> tuple[str, pd.DataFrame, list[RawTotal], int]:
+    """Read every file: (format used, daily rows, raw totals, line items read)."""
+    partials: list[pd.DataFrame] = []
+    totals: list[RawTotal] = []
+    rows = 0
+    used = set()
+    for file in files:
+        connector = (
+            connectors.get(fmt) if fmt != "auto" else connectors.detect(file, connectors.columns_of(file))
+        )
+        used.add(connector.name)
+        read_in_file = 0
+        for batch in connector.batches(file):
+            partials.append(normalise.partial(batch, aliases))
+            totals = normalise.merge_totals([*totals, *normalise.raw_totals(batch)])
+            read_in_file += len(batch)
+            progress(file.location, read_in_file)
+            if len(partials) >= COMPACT_EVERY:
+                partials = [normalise.combine(partials)]
+        rows += read_in_file
+    daily = normalise.finish(normalise.combine(partials)) if partials else pd.DataFrame()
+    return "+".join(sorted(used)), daily, totals, rows
+
+
+async def ingest(
+    engine: AsyncEngine,
+    location: str,
+    *,
+    fmt: str = "auto",
+    aliases: Mapping[str, Sequence[str]] = normalise.DEFAULT_TAG_ALIASES,
+    source: str | None = None,
+    progress: Progress = _no_progress,
+    s3_client: object | None = None,
+) -> IngestResult:
+    """Load everything under `location` as one source (default: `location` itself)."""
+    if fmt != "auto":
+        connectors.get(fmt)  # an unknown format fails before anything is read
+    files = sources.expand(location, s3_client)
+    source = source or location
+    fingerprint = sources.fingerprint(files)
+    async with unit_of_work(engine) as session:
+        if await already_loaded(session, source, fingerprint):
+            return IngestResult(source, fmt, len(files), 0, LoadResult(True, 0, 0, 0), [])
+    used, daily, totals, rows = read_source(files, fmt, aliases, progress)
+    async with unit_of_work(engine) as session:
+        load = await replace_costs(
+            session,
+            source=source,
+            fmt=used,
+            fingerprint=fingerprint,
+            location=location,
+            daily=daily,
+            raw=totals,
+        )
+    return IngestResult(source, used, len(files), rows, load, totals)

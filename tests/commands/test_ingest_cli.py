@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from finops import focus, sample
+from tests.cli_runner import RunCli
+
+END = date(2026, 10, 31)
+
+
+@pytest.fixture(scope="module")
+def org() -> sample.SampleOrg:
+    return sample.generate(seed=11, end=END, months=2)
+
+
+@pytest.fixture
+def exports(org: sample.SampleOrg, tmp_path: Path) -> Path:
+    folder = tmp_path / "exports"
+    sample.write_focus_files(org, folder)
+    return folder
+
+
+def _reconcile(cli: RunCli) -> list[dict[str, str]]:
+    result = cli("reconcile", "--json")
+    assert result.code == 0, result.out + result.err
+    groups: list[dict[str, str]] = json.loads(result.out)
+    return groups
+
+
+def test_ingest_then_reconcile_to_the_cent(
+    cli: RunCli, database_url: str, exports: Path, org: sample.SampleOrg
+) -> None:
+    result = cli("ingest", str(exports), "--json", database_url=database_url)
+    assert result.code == 0, result.err
+    [document] = json.loads(result.out)
+    assert (document["files"], document["rows_read"], document["skipped"]) == (6, len(org.rows), False)
+    groups = _reconcile(cli)
+    assert len(groups) == 8
+    assert all(g["variance"] == "0.000000" and g["ok"] for g in groups)
+    assert sum(Decimal(g["stored"]) for g in groups) == sum(org.rows[focus.BILLED_COST], Decimal(0))
+    again = json.loads(cli("ingest", str(exports), "--json").out)
+    assert again[0]["skipped"] is True
+
+
+def test_restated_file_replaces_its_period_only(cli: RunCli, database_url: str, exports: Path) -> None:
+    assert cli("ingest", str(exports), database_url=database_url).code == 0
+    before = {
+        (g["provider"], g["billing_account"], g["period"]): Decimal(g["stored"]) for g in _reconcile(cli)
+    }
+    restated = exports / "gcp-2026-10.csv"
+    lines = restated.read_text().splitlines()
+    restated.write_text("\n".join(lines[: len(lines) // 2]) + "\n")  # the provider re-delivers the month
+    result = cli("ingest", str(exports), "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)[0]["rows_replaced"] > 0
+    after = {
+        (g["provider"], g["billing_account"], g["period"]): Decimal(g["stored"]) for g in _reconcile(cli)
+    }
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {("gcp", "01A2B3-C4D5E6-F7A8B9", "2026-10")}
+    assert (
+        after[("gcp", "01A2B3-C4D5E6-F7A8B9", "2026-10")] < before[("gcp", "01A2B3-C4D5E6-F7A8B9", "2026-10")]
+    )
+
+
+def test_bad_file_is_exit_2_and_writes_nothing(cli: RunCli, database_url: str, exports: Path) -> None:
+    assert cli("ingest", str(exports), database_url=database_url).code == 0
+    before = _reconcile(cli)
+    broken = exports / "gcp-2026-10.csv"
+    lines = broken.read_text().splitlines()
+    lines[5] = lines[5].replace(",USD,", ",XXX,", 1)
+    broken.write_text("\n".join(lines) + "\n")
+    september = exports / "gcp-2026-09.csv"
+    september.write_text("\n".join(september.read_text().splitlines()[:100]) + "\n")  # valid, read first
+    result = cli("ingest", str(exports))
+    assert result.code == 2
+    assert result.err.startswith(f"error: {broken}, row 5, column BillingCurrency: 'XXX'")
+    assert _reconcile(cli) == before  # the September change was not written either
+
+
+def test_usage_errors(cli: RunCli, exports: Path, tmp_path: Path) -> None:
+    unknown = cli("ingest", str(exports), "--format", "aws-cur")
+    assert unknown.code == 2
+    assert "unknown format 'aws-cur'; use one of: auto, focus" in unknown.err
+    missing = cli("ingest", str(tmp_path / "nothing-here"))
+    assert missing.code == 2
+    assert "does not exist" in missing.err
+    assert cli("ingest").code == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def s3(clean_env: pytest.MonkeyPatch) -> Iterator[str]:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        clean_env.setenv(name, value)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def test_ingest_from_s3_prefix(cli: RunCli, s3: str, exports: Path, org: sample.SampleOrg) -> None:
+    client = boto3.client("s3", endpoint_url=s3)
+    client.create_bucket(Bucket="bills")
+    for path in sorted(exports.iterdir()):
+        client.put_object(Bucket="bills", Key=f"focus/{path.name}", Body=path.read_bytes())
+    client.put_object(Bucket="bills", Key="focus/README.txt", Body=b"not a bill")
+    result = cli("ingest", "s3://bills/focus/", "--json")
+    assert result.code == 0, result.err
+    [document] = json.loads(result.out)
+    assert (document["files"], document["rows_read"]) == (6, len(org.rows))
+    assert all(g["ok"] and g["variance"] == "0.000000" for g in _reconcile(cli))
+    empty = cli("ingest", "s3://bills/nothing/")
+    assert empty.code == 2
+    assert "nothing to read under s3://bills/nothing/" in empty.err
