@@ -97,6 +97,11 @@ def tag_dimensions(tags: Mapping[str, str], aliases: Mapping[str, Sequence[str]]
     return found
 
 
+def _tag_columns(tags: Mapping[str, str], aliases: Mapping[str, Sequence[str]]) -> tuple[str | None, ...]:
+    found = tag_dimensions(tags, aliases)
+    return (json.dumps(tags, sort_keys=True, separators=(",", ":")), *(found[d] for d in TAG_DIMENSIONS))
+
+
 def _utc_dates(column: pd.Series) -> pd.Series:
     return pd.to_datetime(column, utc=True).dt.date
 
@@ -136,15 +141,14 @@ def partial(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_
             **{out: _to_nanos(items[col]) for out, col in MONEY_OUT.items()},
         }
     )
-    frame["provider"] = frame["provider"].map(focus.normalise_provider)
-    unique_tags = {raw: parse_tags(raw) for raw in items[focus.TAGS].dropna().unique()}
-    tags = items[focus.TAGS].map(lambda raw: unique_tags.get(raw, {}) if raw is not None else {})
-    frame["tags_json"] = tags.map(lambda t: json.dumps(t, sort_keys=True, separators=(",", ":")))
-    found = pd.DataFrame(
-        [tag_dimensions(t, aliases) for t in tags], index=items.index, columns=list(TAG_DIMENSIONS)
-    )
-    for dimension in TAG_DIMENSIONS:
-        frame[dimension] = found[dimension]
+    providers = frame["provider"].dropna().unique()
+    frame["provider"] = frame["provider"].map({name: focus.normalise_provider(name) for name in providers})
+    # Tags repeat across line items: parse and look up each distinct tag string once.
+    codes, distinct = pd.factorize(items[focus.TAGS], use_na_sentinel=True)
+    per_tag_set = [_tag_columns(parse_tags(raw), aliases) for raw in distinct] + [_tag_columns({}, aliases)]
+    looked_up = pd.DataFrame(per_tag_set, columns=["tags_json", *TAG_DIMENSIONS]).iloc[codes]
+    for column in looked_up.columns:
+        frame[column] = looked_up[column].to_numpy()
     return _sum(frame)
 
 

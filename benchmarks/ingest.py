@@ -1,0 +1,147 @@
+"""Ingestion benchmark: rows/s and peak memory, FOCUS Parquet and CSV, into SQLite and PostgreSQL.
+
+    python benchmarks/ingest.py [--rows 1000000] [--postgres postgresql://postgres@127.0.0.1/postgres]
+
+Generates one month of FOCUS line items with realistic cardinality (thousands of resources, tens
+of services, a few accounts and regions, tag sets), writes it as Parquet and as CSV, times pyarrow
+reading each file alone, then runs `finops-bot ingest` on each file in a fresh child process per
+database and prints rows/s and the child's peak RSS. PostgreSQL is skipped when it does not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+SERVICES = [f"Service {i:02d}" for i in range(40)]
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1"]
+TEAMS = ["payments", "data", "platform", "web", "ml", "search", "growth", "infra"]
+
+
+def generate(rows: int, seed: int = 1) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    resources = 5_000
+    resource = rng.integers(0, resources, rows)
+    service = np.array(SERVICES, dtype=object)[resource % len(SERVICES)]
+    region = np.array(REGIONS, dtype=object)[resource % len(REGIONS)]
+    team = resource % (len(TEAMS) + 1)  # one in nine untagged
+    tag_values = [json.dumps({"user:team": t, "user:environment": "prod"}) for t in TEAMS] + ["{}"]
+    day = rng.integers(1, 31, rows)
+    hour = rng.integers(0, 24, rows)
+    cost = np.round(rng.gamma(0.6, 0.8, rows), 6)
+    starts = np.array(
+        [f"2026-10-{d:02d}T{h:02d}:00:00Z" for d, h in zip(day, hour, strict=True)], dtype=object
+    )
+    return pa.table(
+        {
+            "BillingAccountId": pa.array(np.where(resource % 3 == 0, "111111111111", "222222222222")),
+            "BillingCurrency": pa.array(["USD"] * rows),
+            "BillingPeriodStart": pa.array(["2026-10-01T00:00:00Z"] * rows),
+            "ChargePeriodStart": pa.array(starts),
+            "ChargeCategory": pa.array(["Usage"] * rows),
+            "ProviderName": pa.array(["AWS"] * rows),
+            "SubAccountId": pa.array([f"3333{r % 20:08d}" for r in resource]),
+            "ServiceName": pa.array(service),
+            "RegionId": pa.array(region),
+            "ResourceId": pa.array([f"arn:aws:ec2:i-{r:08x}" for r in resource]),
+            "BilledCost": pa.array([f"{c:.6f}" for c in cost]).cast(pa.decimal128(20, 6)),
+            "EffectiveCost": pa.array([f"{c * 0.9:.6f}" for c in cost]).cast(pa.decimal128(20, 6)),
+            "Tags": pa.array(np.array(tag_values, dtype=object)[team]),
+        }
+    )
+
+
+def pyarrow_read_seconds(path: Path) -> float:
+    started = time.perf_counter()
+    if path.suffix == ".parquet":
+        pq.read_table(path)
+    else:
+        pacsv.read_csv(path)
+    return time.perf_counter() - started
+
+
+def ingest_in_child(path: Path, database_url: str) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB, VmHWM) of `finops-bot ingest` in a fresh process."""
+    code = (
+        "import sys, time\n"
+        "from bot.cli import main\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        "    main(['ingest', sys.argv[1], '--json'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent.
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+        "print(time.perf_counter() - t, int(hwm) / 1024, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "FINOPS_DATABASE_URL": database_url}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, check=True
+    )
+    seconds, peak = done.stderr.strip().splitlines()[-1].split()
+    return float(seconds), float(peak)
+
+
+def postgres_database(admin_url: str) -> str | None:
+    name = f"finops_bench_{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(  # noqa: S603
+        ["psql", admin_url, "-qc", f'CREATE DATABASE "{name}"'],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        return None
+    return admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        table = generate(args.rows)
+        files = {"parquet": folder / "focus.parquet", "csv": folder / "focus.csv"}
+        pq.write_table(table, files["parquet"])
+        pacsv.write_csv(table, files["csv"])
+        print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f}s")
+        databases = {"sqlite": f"sqlite+aiosqlite:///{folder / 'bench.db'}"}
+        pg = postgres_database(args.postgres)
+        if pg:
+            databases["postgresql"] = pg
+        print(f"{'file':8} {'database':11} {'pyarrow s':>9} {'ingest s':>9} {'rows/s':>10} {'peak MiB':>9}")
+        for kind, path in files.items():
+            read = pyarrow_read_seconds(path)
+            for name, url in databases.items():
+                seconds, peak = ingest_in_child(path, url)
+                print(
+                    f"{kind:8} {name:11} {read:9.2f} {seconds:9.2f} {args.rows / seconds:10,.0f} {peak:9.0f}"
+                )
+        if pg:
+            subprocess.run(  # noqa: S603
+                ["psql", args.postgres, "-qc", f'DROP DATABASE "{pg.rsplit("/", 1)[1]}" WITH (FORCE)'],  # noqa: S607
+                check=False,
+            )
+    print(f"(parent peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
