@@ -14,8 +14,9 @@ import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from finops import connectors, normalise, sources
+from finops.errors import UserError
 from finops.normalise import RawTotal
-from storage.costs import LoadResult, already_loaded, replace_costs
+from storage.costs import LoadResult, already_loaded, record_failed_run, replace_costs
 from storage.db import unit_of_work
 
 COMPACT_EVERY = 8  # partial roll-ups kept before they are summed into one
@@ -75,13 +76,45 @@ async def ingest(
     source: str | None = None,
     progress: Progress = _no_progress,
     s3_client: object | None = None,
+    record_failures: bool = False,
 ) -> IngestResult:
-    """Load everything under `location` as one source (default: `location` itself)."""
+    """Load everything under `location` as one source (default: `location` itself).
+
+    Bad input raises `UserError` and writes no costs; with `record_failures` (scheduled runs) the
+    failure is also kept in `ingestion_runs`, and the next run of the same files tries again.
+    """
     if fmt != "auto":
         connectors.get(fmt)  # an unknown format fails before anything is read
-    files = sources.expand(location, s3_client)
     source = source or location
-    fingerprint = sources.fingerprint(files)
+    fingerprint = ""
+    try:
+        files = sources.expand(location, s3_client)
+        fingerprint = sources.fingerprint(files)
+        return await _load(engine, files, location, source, fingerprint, fmt, aliases, progress)
+    except UserError as exc:
+        if record_failures:
+            async with unit_of_work(engine) as session:
+                await record_failed_run(
+                    session,
+                    source=source,
+                    fmt=fmt,
+                    fingerprint=fingerprint,
+                    location=location,
+                    error=str(exc),
+                )
+        raise
+
+
+async def _load(
+    engine: AsyncEngine,
+    files: Sequence[sources.SourceFile],
+    location: str,
+    source: str,
+    fingerprint: str,
+    fmt: str,
+    aliases: Mapping[str, Sequence[str]],
+    progress: Progress,
+) -> IngestResult:
     async with unit_of_work(engine) as session:
         if await already_loaded(session, source, fingerprint):
             return IngestResult(source, fmt, len(files), 0, LoadResult(True, 0, 0, 0), [])

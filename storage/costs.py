@@ -199,4 +199,27 @@ async def source_totals(session: AsyncSession, period: date | None = None) -> di
     if period is not None:
         query = query.where(IngestionRun.billing_period_start == period)
     rows = (await session.execute(query)).tuples()
-    return {(p, a, s, c): total for p, a, s, c, total in rows if total is not None}
+    return {
+        (p, a, s, c): total
+        for p, a, s, c, total in rows
+        if total is not None and p is not None and a is not None and s is not None and c is not None
+    }
+
+
+async def record_failed_run(
+    session: AsyncSession, *, source: str, fmt: str, fingerprint: str, location: str, error: str
+) -> None:
+    """Note a load that failed: shown by status reports; the same files are tried again next run."""
+    now = utcnow()
+    session.add(
+        IngestionRun(
+            source=source,
+            format=fmt,
+            fingerprint=fingerprint,
+            status="failed",
+            location=location,
+            error=error,
+            started_at=now,
+            finished_at=now,
+        )
+    )

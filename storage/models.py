@@ -62,17 +62,21 @@ class Base(DeclarativeBase):
 
 
 class IngestionRun(Base):
-    """One load of one (source, billing account, billing period, currency) from one set of files."""
+    """One load of one (source, billing account, billing period, currency) from one set of files.
+
+    A load that failed before its scope was known (unreadable file, bad row) is one row with
+    status `failed`, the error, and no scope; the next run of the same files tries again.
+    """
 
     __tablename__ = "ingestion_runs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(200))
     format: Mapped[str] = mapped_column(String(40))
-    provider: Mapped[str] = mapped_column(String(64))
-    billing_account: Mapped[str] = mapped_column(String(128))
-    billing_period_start: Mapped[date] = mapped_column(Date)
-    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    billing_account: Mapped[str | None] = mapped_column(String(128))
+    billing_period_start: Mapped[date | None] = mapped_column(Date)
+    currency: Mapped[str | None] = mapped_column(String(3))
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="running")
     location: Mapped[str | None] = mapped_column(Text)

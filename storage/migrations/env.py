@@ -41,6 +41,10 @@ def compare_type(
 
 
 def do_run_migrations(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # SQLite alters a table by copying and dropping it: with foreign keys on, dropping
+        # ingestion_runs would cascade to cost_daily. PRAGMA works here, before the first write.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
