@@ -14,7 +14,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from finops import focus
 
@@ -109,22 +111,40 @@ def _utc_dates(column: pd.Series) -> pd.Series:
 # Roll-ups sum money as integer nano-units (exact for up to 9 decimals, vectorised);
 # one group's daily total must stay under 9.2 billion in its currency.
 _NANO_DIGITS = 9
+_NANO_QUANTUM = Decimal(1).scaleb(-_NANO_DIGITS)
 
 
-def _to_nanos(values: pd.Series) -> pd.Series:
-    return values.map(
-        lambda v: (
-            0 if v is None or (isinstance(v, float) and pd.isna(v)) else int(Decimal(v).scaleb(_NANO_DIGITS))
+_NANO_TYPE = pa.decimal128(38, _NANO_DIGITS)
+
+
+def _to_nanos(values: pd.Series) -> np.ndarray:
+    """Money as int64 nano-units; missing is 0. Vectorised through Arrow's decimal128, whose
+    storage is the unscaled integer; values with more than 9 decimals are rounded half even."""
+    try:
+        decimals = pa.array(values.to_numpy(dtype=object), type=_NANO_TYPE, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        decimals = pa.array(
+            [None if v is None else Decimal(v).quantize(_NANO_QUANTUM) for v in _present(values)],
+            type=_NANO_TYPE,
         )
-    ).astype("int64")
+    words = np.frombuffer(decimals.buffers()[1], dtype=np.int64).reshape(-1, 2)
+    low, high = words[decimals.offset : decimals.offset + len(decimals)].T
+    if np.any(high != (low >> 63)):
+        raise ValueError("an amount does not fit in 64-bit nano-units (over 9.2 billion)")
+    valid = decimals.is_valid().to_numpy(zero_copy_only=False)
+    return np.where(valid, low, 0)
+
+
+def _present(values: pd.Series) -> list[Any]:
+    return [None if v is None or (isinstance(v, float) and pd.isna(v)) else v for v in values]
+
+
+def _nanos_to_decimal(value: Any) -> Decimal:
+    return Decimal(int(value)).scaleb(-_NANO_DIGITS).normalize()
 
 
 def _from_nanos(values: pd.Series) -> pd.Series:
-    return values.map(lambda v: Decimal(int(v)).scaleb(-_NANO_DIGITS).normalize()).astype(object)
-
-
-def _decimal_sum(values: pd.Series) -> Decimal:
-    return sum((v for v in values if v is not None and not (isinstance(v, float) and pd.isna(v))), Decimal(0))
+    return values.map(_nanos_to_decimal).astype(object)
 
 
 def partial(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
@@ -181,33 +201,32 @@ def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_T
 
 def raw_totals(items: pd.DataFrame) -> list[RawTotal]:
     """Totals per provider x billing account x billing period x currency, straight from the rows."""
+    providers = items[focus.PROVIDER_NAME].dropna().unique()
     frame = pd.DataFrame(
         {
-            "provider": items[focus.PROVIDER_NAME].map(focus.normalise_provider),
+            "provider": items[focus.PROVIDER_NAME].map({p: focus.normalise_provider(p) for p in providers}),
             "billing_account": items[focus.BILLING_ACCOUNT_ID],
             "billing_period_start": _utc_dates(items[focus.BILLING_PERIOD_START]),
             "currency": items[focus.BILLING_CURRENCY],
-            **{out: items[col] for out, col in MONEY_OUT.items()},
+            "rows": 1,
+            **{out: _to_nanos(items[col]) for out, col in MONEY_OUT.items()},
         }
     )
-    totals = []
-    for key, group in frame.groupby(
-        ["provider", "billing_account", "billing_period_start", "currency"], sort=True
-    ):
-        provider, account, period, currency = key
-        totals.append(
-            RawTotal(
-                provider=str(provider),
-                billing_account=str(account),
-                billing_period_start=period,
-                currency=str(currency),
-                rows=len(group),
-                billed_cost=_decimal_sum(group["billed_cost"]),
-                effective_cost=_decimal_sum(group["effective_cost"]),
-                list_cost=_decimal_sum(group["list_cost"]),
-            )
+    keys = ["provider", "billing_account", "billing_period_start", "currency"]
+    sums = frame.groupby(keys, sort=True)[["rows", *MONEY_OUT]].sum().reset_index()
+    return [
+        RawTotal(
+            provider=str(row["provider"]),
+            billing_account=str(row["billing_account"]),
+            billing_period_start=row["billing_period_start"],
+            currency=str(row["currency"]),
+            rows=int(row["rows"]),
+            billed_cost=_nanos_to_decimal(row["billed_cost"]),
+            effective_cost=_nanos_to_decimal(row["effective_cost"]),
+            list_cost=_nanos_to_decimal(row["list_cost"]),
         )
-    return totals
+        for row in sums.to_dict("records")
+    ]
 
 
 def fingerprint(items: pd.DataFrame) -> str:
