@@ -38,8 +38,10 @@ def handle_reconcile(
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Compare stored BilledCost per provider, billing account, billing period and currency with
-    the source files' totals (and an invoice); exit 1 when any group is outside the tolerance."""
+    """Check stored costs against the source files and an invoice; exit 1 when a group is off.
+
+    Groups are provider x billing account x billing period x currency.
+    """
     try:
         tolerance_pct = Decimal(tolerance)
     except InvalidOperation:
