@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 
+import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from finops import normalise, sample
@@ -28,19 +30,26 @@ class DemoResult:
     planted: tuple[sample.PlantedAnomaly, ...]
 
 
+def _prepare(
+    seed: int, end: date | None, months: int
+) -> tuple[sample.SampleOrg, pd.DataFrame, list[normalise.RawTotal], str]:
+    """The CPU part: generate and roll up (run in a thread, off the event loop)."""
+    org = sample.generate(seed=seed, end=end, months=months)
+    return org, normalise.rollup(org.rows), normalise.raw_totals(org.rows), normalise.fingerprint(org.rows)
+
+
 async def run_demo(engine: AsyncEngine, *, seed: int, end: date | None, months: int) -> DemoResult:
     _, revision = await upgrade(engine)
-    org = sample.generate(seed=seed, end=end, months=months)
-    daily = normalise.rollup(org.rows)
+    org, daily, raw, fingerprint = await asyncio.to_thread(_prepare, seed, end, months)
     async with unit_of_work(engine) as session:
         load = await replace_costs(
             session,
             source=DEMO_SOURCE,
             fmt="focus",
-            fingerprint=normalise.fingerprint(org.rows),
+            fingerprint=fingerprint,
             location=f"sample:seed={seed}",
             daily=daily,
-            raw=normalise.raw_totals(org.rows),
+            raw=raw,
         )
     async with unit_of_work(engine) as session:
         totals = await provider_totals(session)

@@ -7,6 +7,7 @@ Nothing is written until every file of the source has been read without error.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -88,7 +89,8 @@ async def ingest(
     source = source or location
     fingerprint = ""
     try:
-        files = sources.expand(location, s3_client)
+        # Hashing files, listing S3 and parsing are blocking: keep them off the event loop.
+        files = await asyncio.to_thread(sources.expand, location, s3_client)
         fingerprint = sources.fingerprint(files)
         return await _load(engine, files, location, source, fingerprint, fmt, aliases, progress)
     except UserError as exc:
@@ -118,7 +120,7 @@ async def _load(
     async with unit_of_work(engine) as session:
         if await already_loaded(session, source, fingerprint):
             return IngestResult(source, fmt, len(files), 0, LoadResult(True, 0, 0, 0), [])
-    used, daily, totals, rows = read_source(files, fmt, aliases, progress)
+    used, daily, totals, rows = await asyncio.to_thread(read_source, files, fmt, aliases, progress)
     async with unit_of_work(engine) as session:
         load = await replace_costs(
             session,

@@ -7,6 +7,7 @@ transaction, so a failure leaves the previous data in place and a re-delivery ne
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -75,7 +76,7 @@ async def replace_costs(
     replaced = 0
     for account, period in sorted({(t.billing_account, t.billing_period_start) for t in raw}):
         replaced += await _delete_scope(session, source, account, period)
-    run_ids: dict[tuple[str, str, date, str], int] = {}
+    runs: dict[tuple[str, str, date, str], IngestionRun] = {}
     for total in raw:
         run = IngestionRun(
             source=source,
@@ -94,18 +95,16 @@ async def replace_costs(
             finished_at=utcnow(),
         )
         session.add(run)
-        await session.flush()
-        run_ids[(total.provider, total.billing_account, total.billing_period_start, total.currency)] = run.id
-    rows = _cost_rows(source, daily, run_ids) if len(daily) else []
+        runs[(total.provider, total.billing_account, total.billing_period_start, total.currency)] = run
+    await session.flush()  # the runs get their ids
+    rows = _cost_rows(source, daily, {key: run.id for key, run in runs.items()}) if len(daily) else []
     await ensure_partitions(session, {row["usage_date"] for row in rows})
     for start in range(0, len(rows), INSERT_BATCH):
         await session.execute(insert(COST_DAILY), rows[start : start + INSERT_BATCH])
-    stored: dict[int, int] = {}
-    for row in rows:
-        stored[row["run_id"]] = stored.get(row["run_id"], 0) + 1
-    for run_id, count in stored.items():
-        await session.execute(update(IngestionRun).where(IngestionRun.id == run_id).values(rows_stored=count))
-    return LoadResult(skipped=False, runs=len(run_ids), rows_stored=len(rows), rows_replaced=replaced)
+    stored = Counter(row["run_id"] for row in rows)
+    for run in runs.values():
+        run.rows_stored = stored[run.id]
+    return LoadResult(skipped=False, runs=len(runs), rows_stored=len(rows), rows_replaced=replaced)
 
 
 async def _delete_scope(session: AsyncSession, source: str, account: str, period: date) -> int:
