@@ -1,7 +1,9 @@
 """FOCUS line items -> one row per charge day x dimension set, ready for `cost_daily`.
 
-Team, environment and cost center come from tags, matched by configurable key aliases
-(the first alias present wins). Money stays `Decimal` throughout.
+Works on conformed Arrow tables (`finops.lineitems`) with Arrow's hash group-by, so a batch of
+line items never becomes Python objects; only the (small) roll-up does. Money is summed as
+exact decimal128 and comes out as `Decimal`. Team, environment and cost center come from tags,
+matched by configurable key aliases (the first alias present wins).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from finops import focus
 
@@ -61,6 +64,8 @@ KEY_COLUMNS = (
     "currency",
     "tags_json",
 )
+ROLLUP_COLUMNS = (*KEY_COLUMNS, "billed_cost", "effective_cost", "list_cost")
+REQUIRED_MONEY = ("billed_cost", "effective_cost")  # NOT NULL in cost_daily; list_cost may be NULL
 MONEY_OUT = {
     "billed_cost": focus.BILLED_COST,
     "effective_cost": focus.EFFECTIVE_COST,
@@ -79,11 +84,11 @@ class RawTotal:
     rows: int
     billed_cost: Decimal
     effective_cost: Decimal
-    list_cost: Decimal
+    list_cost: Decimal | None  # None: the source had no list prices
 
 
 def parse_tags(value: Any) -> dict[str, str]:
-    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+    if value is None or value == "":
         return {}
     tags = value if isinstance(value, Mapping) else json.loads(value)
     return {str(k): "" if v is None else str(v) for k, v in tags.items()}
@@ -99,141 +104,138 @@ def tag_dimensions(tags: Mapping[str, str], aliases: Mapping[str, Sequence[str]]
     return found
 
 
-def _tag_columns(tags: Mapping[str, str], aliases: Mapping[str, Sequence[str]]) -> tuple[str | None, ...]:
-    found = tag_dimensions(tags, aliases)
-    return (json.dumps(tags, sort_keys=True, separators=(",", ":")), *(found[d] for d in TAG_DIMENSIONS))
+def _tag_sets(
+    tags: pa.ChunkedArray | pa.Array, aliases: Mapping[str, Sequence[str]]
+) -> tuple[pa.Array, pa.Table]:
+    """Each row's tag set number, and per tag set its canonical JSON and tag dimensions.
+
+    Tag strings repeat across line items: each distinct one is parsed and looked up once.
+    A missing tag string is the last tag set, `{}`.
+    """
+    encoded = pc.dictionary_encode(tags).combine_chunks()
+    parsed = [parse_tags(raw) for raw in encoded.dictionary.to_pylist()] + [{}]
+    found = [tag_dimensions(one, aliases) for one in parsed]
+    sets = pa.table(
+        {
+            "tags_json": pa.array(
+                [json.dumps(one, sort_keys=True, separators=(",", ":")) for one in parsed], pa.string()
+            ),
+            **{dim: pa.array([f[dim] for f in found], pa.string()) for dim in TAG_DIMENSIONS},
+        }
+    )
+    return pc.fill_null(encoded.indices, len(parsed) - 1), sets
 
 
-def _utc_dates(column: pd.Series) -> pd.Series:
-    return pd.to_datetime(column, utc=True).dt.date
+def _providers(names: pa.ChunkedArray | pa.Array) -> pa.Array:
+    encoded = pc.dictionary_encode(names).combine_chunks()
+    short = [focus.normalise_provider(name) for name in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array(short, pa.string()), encoded.indices)
 
 
-# Roll-ups sum money as integer nano-units (exact for up to 9 decimals, vectorised);
-# one group's daily total must stay under 9.2 billion in its currency.
-_NANO_DIGITS = 9
-_NANO_QUANTUM = Decimal(1).scaleb(-_NANO_DIGITS)
+def _day(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return pc.cast(times, pa.date32())  # the UTC calendar day (times are UTC)
 
 
-_NANO_TYPE = pa.decimal128(38, _NANO_DIGITS)
+def _sum(table: pa.Table, keys: Sequence[str], counted: bool = False) -> pa.Table:
+    aggregates: list[tuple[Any, str]] = [(money, "sum") for money in MONEY_OUT]
+    if counted:
+        aggregates.append(("rows", "sum"))
+    summed = table.group_by(list(keys), use_threads=False).aggregate(aggregates)
+    return summed.rename_columns([name.removesuffix("_sum") for name in summed.column_names])
 
 
-def _to_nanos(values: pd.Series) -> np.ndarray:
-    """Money as int64 nano-units; missing is 0. Vectorised through Arrow's decimal128, whose
-    storage is the unscaled integer; values with more than 9 decimals are rounded half even."""
-    try:
-        decimals = pa.array(values.to_numpy(dtype=object), type=_NANO_TYPE, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        decimals = pa.array(
-            [None if v is None else Decimal(v).quantize(_NANO_QUANTUM) for v in _present(values)],
-            type=_NANO_TYPE,
-        )
-    words = np.frombuffer(decimals.buffers()[1], dtype=np.int64).reshape(-1, 2)
-    low, high = words[decimals.offset : decimals.offset + len(decimals)].T
-    if np.any(high != (low >> 63)):
-        raise ValueError("an amount does not fit in 64-bit nano-units (over 9.2 billion)")
-    valid = decimals.is_valid().to_numpy(zero_copy_only=False)
-    return np.where(valid, low, 0)
-
-
-def _present(values: pd.Series) -> list[Any]:
-    return [None if v is None or (isinstance(v, float) and pd.isna(v)) else v for v in values]
-
-
-def _nanos_to_decimal(value: Any) -> Decimal:
-    return Decimal(int(value)).scaleb(-_NANO_DIGITS).normalize()
-
-
-def _from_nanos(values: pd.Series) -> pd.Series:
-    return values.map(_nanos_to_decimal).astype(object)
-
-
-def partial(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
-    """Roll one batch of FOCUS line items up to day x dimension set (x tag set), money in nano-units.
+def partial(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pa.Table:
+    """Roll one conformed batch (`finops.lineitems`) up to day x dimension set (x tag set).
 
     Partials of many batches are summed by `combine`; `finish` makes the rows `cost_daily` takes.
     """
-    frame = pd.DataFrame(
+    tag_set, sets = _tag_sets(items[focus.TAGS], aliases)
+    keyed = pa.table(
         {
-            "usage_date": _utc_dates(items[focus.CHARGE_PERIOD_START]),
-            "billing_period_start": _utc_dates(items[focus.BILLING_PERIOD_START]),
-            **{dim: items[col] for dim, col in DIMENSION_COLUMNS.items()},
+            "usage_date": _day(items[focus.CHARGE_PERIOD_START]),
+            "billing_period_start": _day(items[focus.BILLING_PERIOD_START]),
+            "provider": _providers(items[focus.PROVIDER_NAME]),
+            **{dim: items[col] for dim, col in DIMENSION_COLUMNS.items() if dim != "provider"},
             "currency": items[focus.BILLING_CURRENCY],
-            **{out: _to_nanos(items[col]) for out, col in MONEY_OUT.items()},
+            "tag_set": tag_set,
+            **{out: items[col] for out, col in MONEY_OUT.items()},
         }
     )
-    providers = frame["provider"].dropna().unique()
-    frame["provider"] = frame["provider"].map({name: focus.normalise_provider(name) for name in providers})
-    # Tags repeat across line items: parse and look up each distinct tag string once.
-    codes, distinct = pd.factorize(items[focus.TAGS], use_na_sentinel=True)
-    per_tag_set = [_tag_columns(parse_tags(raw), aliases) for raw in distinct] + [_tag_columns({}, aliases)]
-    looked_up = pd.DataFrame(per_tag_set, columns=["tags_json", *TAG_DIMENSIONS]).iloc[codes]
-    for column in looked_up.columns:
-        frame[column] = looked_up[column].to_numpy()
-    return _sum(frame)
+    keys = [k for k in KEY_COLUMNS if k not in sets.column_names]
+    summed = _sum(keyed, [*keys, "tag_set"])
+    looked_up = sets.take(summed["tag_set"])
+    for name in sets.column_names:
+        summed = summed.append_column(name, looked_up[name])
+    return summed.select(list(ROLLUP_COLUMNS))
 
 
-def _sum(frame: pd.DataFrame) -> pd.DataFrame:
-    keys = list(KEY_COLUMNS)
-    frame[keys] = frame[keys].astype(object).where(frame[keys].notna(), None)
-    return frame.groupby(keys, dropna=False, sort=True)[list(MONEY_OUT)].sum().reset_index()
-
-
-def combine(partials: Sequence[pd.DataFrame]) -> pd.DataFrame:
+def combine(partials: Sequence[pa.Table]) -> pa.Table:
     """Sum partial roll-ups of several batches into one."""
     if len(partials) == 1:
         return partials[0]
-    return _sum(pd.concat(partials, ignore_index=True))
+    return _sum(pa.concat_tables(partials), KEY_COLUMNS).select(list(ROLLUP_COLUMNS))
 
 
-def finish(rolled: pd.DataFrame) -> pd.DataFrame:
-    """A partial roll-up as `cost_daily` rows: money back to `Decimal`, tags as a dict."""
-    daily = rolled.copy()
+def finish(rolled: pa.Table) -> pd.DataFrame:
+    """A roll-up as `cost_daily` rows in a stable order: money as `Decimal`, tags as a dict."""
+    ordered = rolled.sort_by([(key, "ascending") for key in KEY_COLUMNS])
+    for out in REQUIRED_MONEY:  # a NULL EffectiveCost is missing, not a number: it adds nothing
+        zero = pa.scalar(Decimal(0), ordered.schema.field(out).type)
+        ordered = ordered.set_column(
+            ordered.schema.get_field_index(out), out, pc.fill_null(ordered[out], zero)
+        )
+    daily = ordered.to_pandas(date_as_object=True)
     for out in MONEY_OUT:
-        daily[out] = _from_nanos(daily[out])
+        daily[out] = daily[out].map(_normal, na_action="ignore")
     daily["tags"] = daily.pop("tags_json").map(json.loads)
     return daily.astype(object).where(daily.notna(), None)
 
 
-def rollup(items: pd.DataFrame, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
-    """Roll FOCUS line items up to one row per day x dimension set (x tag set)."""
+def _normal(value: Decimal) -> Decimal:
+    return value.normalize() if value else Decimal(0)
+
+
+def rollup(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
+    """Roll conformed line items up to one row per day x dimension set (x tag set)."""
     return finish(partial(items, aliases))
 
 
-def raw_totals(items: pd.DataFrame) -> list[RawTotal]:
+def raw_totals(items: pa.Table) -> list[RawTotal]:
     """Totals per provider x billing account x billing period x currency, straight from the rows."""
-    providers = items[focus.PROVIDER_NAME].dropna().unique()
-    frame = pd.DataFrame(
+    keyed = pa.table(
         {
-            "provider": items[focus.PROVIDER_NAME].map({p: focus.normalise_provider(p) for p in providers}),
+            "provider": _providers(items[focus.PROVIDER_NAME]),
             "billing_account": items[focus.BILLING_ACCOUNT_ID],
-            "billing_period_start": _utc_dates(items[focus.BILLING_PERIOD_START]),
+            "billing_period_start": _day(items[focus.BILLING_PERIOD_START]),
             "currency": items[focus.BILLING_CURRENCY],
-            "rows": 1,
-            **{out: _to_nanos(items[col]) for out, col in MONEY_OUT.items()},
+            "rows": np.ones(items.num_rows, dtype=np.int64),
+            **{out: items[col] for out, col in MONEY_OUT.items()},
         }
     )
     keys = ["provider", "billing_account", "billing_period_start", "currency"]
-    sums = frame.groupby(keys, sort=True)[["rows", *MONEY_OUT]].sum().reset_index()
+    sums = _sum(keyed, keys, counted=True).sort_by([(key, "ascending") for key in keys])
     return [
         RawTotal(
-            provider=str(row["provider"]),
-            billing_account=str(row["billing_account"]),
+            provider=row["provider"],
+            billing_account=row["billing_account"],
             billing_period_start=row["billing_period_start"],
-            currency=str(row["currency"]),
+            currency=row["currency"],
             rows=int(row["rows"]),
-            billed_cost=_nanos_to_decimal(row["billed_cost"]),
-            effective_cost=_nanos_to_decimal(row["effective_cost"]),
-            list_cost=_nanos_to_decimal(row["list_cost"]),
+            billed_cost=_normal(row["billed_cost"] or Decimal(0)),
+            effective_cost=_normal(row["effective_cost"] or Decimal(0)),
+            list_cost=None if row["list_cost"] is None else _normal(row["list_cost"]),
         )
-        for row in sums.to_dict("records")
+        for row in sums.to_pylist()
     ]
 
 
-def fingerprint(items: pd.DataFrame) -> str:
+def fingerprint(items: pa.Table) -> str:
     """A content hash of line items: the same data gives the same fingerprint."""
     digest = hashlib.sha256()
-    digest.update(",".join(map(str, items.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(items.astype(str), index=False).to_numpy().tobytes())
+    sink = pa.BufferOutputStream()
+    with pa.RecordBatchStreamWriter(sink, items.schema) as writer:
+        writer.write_table(items.combine_chunks())
+    digest.update(sink.getvalue())
     return digest.hexdigest()
 
 
@@ -251,7 +253,11 @@ def merge_totals(totals: Sequence[RawTotal]) -> list[RawTotal]:
                 rows=seen.rows + total.rows,
                 billed_cost=seen.billed_cost + total.billed_cost,
                 effective_cost=seen.effective_cost + total.effective_cost,
-                list_cost=seen.list_cost + total.list_cost,
+                list_cost=_add(seen.list_cost, total.list_cost),
             )
         )
     return [merged[key] for key in sorted(merged)]
+
+
+def _add(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return b if a is None else a if b is None else a + b

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -48,6 +48,27 @@ class SourceFile:
                     yield unzipped  # type: ignore[misc]
             else:
                 yield raw
+
+    @property
+    def is_remote(self) -> bool:
+        return self.location.startswith("s3://")
+
+    @contextmanager
+    def random_access(self) -> Iterator[SourceFile]:
+        """This file, downloaded once to a temporary file when it is a remote Parquet file
+        (whose reader seeks: its footer for the header, then its row groups)."""
+        if not (self.is_remote and self.is_parquet):
+            yield self
+            return
+        with tempfile.NamedTemporaryFile(suffix=".parquet") as copy:
+            try:
+                with self._open() as raw:
+                    shutil.copyfileobj(raw, copy, _CHUNK)
+            except OSError as exc:
+                raise UserError(f"cannot read {self.location}: {exc.strerror or exc}") from exc
+            copy.flush()
+            path = Path(copy.name)
+            yield replace(self, _open=lambda: path.open("rb"))
 
     @contextmanager
     def seekable(self) -> Iterator[IO[bytes]]:

@@ -9,7 +9,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from finops import normalise, sample
+from finops import lineitems, normalise, sample
 from storage.costs import LoadResult, ProviderTotal, provider_totals, replace_costs
 from storage.db import unit_of_work
 from storage.migrate import upgrade
@@ -35,7 +35,8 @@ def _prepare(
 ) -> tuple[sample.SampleOrg, pd.DataFrame, list[normalise.RawTotal], str]:
     """The CPU part: generate and roll up (run in a thread, off the event loop)."""
     org = sample.generate(seed=seed, end=end, months=months)
-    return org, normalise.rollup(org.rows), normalise.raw_totals(org.rows), normalise.fingerprint(org.rows)
+    items = lineitems.from_frame(org.rows, f"sample:seed={seed}")
+    return org, normalise.rollup(items), normalise.raw_totals(items), normalise.fingerprint(items)
 
 
 async def run_demo(engine: AsyncEngine, *, seed: int, end: date | None, months: int) -> DemoResult:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from finops import connectors, normalise, sources
@@ -46,23 +47,24 @@ def read_source(
     progress: Progress = _no_progress,
 ) -> tuple[str, pd.DataFrame, list[RawTotal], int]:
     """Read every file: (format used, daily rows, raw totals, line items read)."""
-    partials: list[pd.DataFrame] = []
+    partials: list[pa.Table] = []
     totals: list[RawTotal] = []
     rows = 0
     used = set()
-    for file in files:
-        connector = (
-            connectors.get(fmt) if fmt != "auto" else connectors.detect(file, connectors.columns_of(file))
-        )
-        used.add(connector.name)
-        read_in_file = 0
-        for batch in connector.batches(file):
-            partials.append(normalise.partial(batch, aliases))
-            totals = normalise.merge_totals([*totals, *normalise.raw_totals(batch)])
-            read_in_file += len(batch)
-            progress(file.location, read_in_file)
-            if len(partials) >= COMPACT_EVERY:
-                partials = [normalise.combine(partials)]
+    for remote in files:
+        with remote.random_access() as file:
+            connector = (
+                connectors.get(fmt) if fmt != "auto" else connectors.detect(file, connectors.columns_of(file))
+            )
+            used.add(connector.name)
+            read_in_file = 0
+            for batch in connector.batches(file):
+                partials.append(normalise.partial(batch, aliases))
+                totals = normalise.merge_totals([*totals, *normalise.raw_totals(batch)])
+                read_in_file += batch.num_rows
+                progress(file.location, read_in_file)
+                if len(partials) >= COMPACT_EVERY:
+                    partials = [normalise.combine(partials)]
         rows += read_in_file
     daily = normalise.finish(normalise.combine(partials)) if partials else pd.DataFrame()
     return "+".join(sorted(used)), daily, totals, rows

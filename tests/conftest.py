@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import connect
 from storage.migrate import upgrade
+from tests.fakes.aws import CREDENTIALS, moto_server
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -118,3 +119,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if name.startswith(("FINOPS_", "SLACK_", "JIRA_")) and name != "FINOPS_TEST_POSTGRES_URL":
             monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def aws(clean_env: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fake AWS (moto's server); boto3 clients made in the test reach it through the environment."""
+    with moto_server() as endpoint:
+        clean_env.setenv("AWS_ENDPOINT_URL", endpoint)
+        for name, value in CREDENTIALS.items():
+            clean_env.setenv(name, value)
+        yield endpoint

@@ -1,4 +1,4 @@
-"""Small FOCUS line-item frames for tests."""
+"""Small tables of FOCUS line items for tests."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from finops import focus
+from finops import focus, lineitems
 
 
 def item(
@@ -47,5 +48,6 @@ def item(
     }
 
 
-def frame(*items: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame(list(items))
+def frame(*items: dict[str, Any]) -> pa.Table:
+    """Line items as a connector yields them: a conformed Arrow table."""
+    return lineitems.from_frame(pd.DataFrame(list(items)))

@@ -1,8 +1,8 @@
 """Connectors: one module each, in a registry keyed by format name.
 
-A connector turns one source file into batches of FOCUS-named line items (pandas frames, money as
-`Decimal`); `finops.ingest` does the rest (roll-up, totals, loading), so a new format is one small
-module that calls `register`.
+A connector turns one source file into batches of FOCUS-named line items, conformed Arrow tables
+(`finops.lineitems.conform`: typed, checked, money as exact decimals); `jobs.ingest` does the
+rest (roll-up, totals, loading), so a new format is one small module that calls `register`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-import pandas as pd
+import pyarrow as pa
 
 from finops.errors import UserError
 from finops.sources import SourceFile
@@ -24,8 +24,8 @@ class Connector(Protocol):
     def sniff(self, columns: Sequence[str]) -> bool:
         """Whether a file with this header is this connector's format."""
 
-    def batches(self, file: SourceFile, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pd.DataFrame]:
-        """FOCUS-named line items, `batch_rows` at a time; bad input raises `UserError`."""
+    def batches(self, file: SourceFile, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
+        """Conformed line items, about `batch_rows` at a time; bad input raises `UserError`."""
 
 
 REGISTRY: dict[str, Connector] = {}

@@ -1,15 +1,12 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from finops import focus, sample
 from tests.cli_runner import RunCli
@@ -97,33 +94,8 @@ def test_usage_errors(cli: RunCli, exports: Path, tmp_path: Path) -> None:
     assert cli("ingest").code == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def s3(clean_env: pytest.MonkeyPatch) -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name, value in {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        clean_env.setenv(name, value)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-
-
-def test_ingest_from_s3_prefix(cli: RunCli, s3: str, exports: Path, org: sample.SampleOrg) -> None:
-    client = boto3.client("s3", endpoint_url=s3)
+def test_ingest_from_s3_prefix(cli: RunCli, aws: str, exports: Path, org: sample.SampleOrg) -> None:
+    client = boto3.client("s3")
     client.create_bucket(Bucket="bills")
     for path in sorted(exports.iterdir()):
         client.put_object(Bucket="bills", Key=f"focus/{path.name}", Body=path.read_bytes())

@@ -1,18 +1,22 @@
 from __future__ import annotations
 
+import csv
 import gzip
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import boto3
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from finops import connectors, focus, normalise, sample, sources
+from finops import connectors, focus, lineitems, normalise, sample, sources
 from finops.errors import UserError
 from jobs.ingest import read_source
+from tests.factories import frame, item
 
 HEADER = (
     "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ProviderName,"
@@ -44,7 +48,7 @@ def _by_scope(totals: list[normalise.RawTotal]) -> dict[tuple[str, str, date, st
 
 
 def _expected(org: sample.SampleOrg) -> dict[tuple[str, str, date, str], Decimal]:
-    return _by_scope(normalise.raw_totals(org.rows))
+    return _by_scope(normalise.raw_totals(lineitems.from_frame(org.rows)))
 
 
 def test_csv_folder_reads_every_cent(org: sample.SampleOrg, exported: Path) -> None:
@@ -141,3 +145,185 @@ def test_sources_expand_files_folders_and_report_missing(exported: Path, tmp_pat
         sources.expand(str(tmp_path / "empty"))
     same = sources.fingerprint(sources.expand(str(exported)))
     assert same == sources.fingerprint(sources.expand(str(exported)))
+
+
+# Every column of each FOCUS version's cost and usage dataset (1.3 renames ProviderName and
+# PublisherName to ServiceProviderName and HostProviderName). Values for the columns finops-bot
+# reads come from `_cells`; the others get plausible filler, including look-alike money columns
+# (PricingCurrencyEffectiveCost in 1.2) that must not be mistaken for the billed ones.
+FOCUS_1_0 = [
+    "AvailabilityZone",
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "CommitmentDiscountCategory",
+    "CommitmentDiscountId",
+    "CommitmentDiscountName",
+    "CommitmentDiscountStatus",
+    "CommitmentDiscountType",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+]
+FOCUS_1_1 = sorted(
+    [
+        *FOCUS_1_0,
+        *["CapacityReservationId", "CapacityReservationStatus", "CommitmentDiscountQuantity"],
+        *["CommitmentDiscountUnit", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails"],
+    ]
+)
+FOCUS_1_2 = sorted(
+    [
+        *FOCUS_1_1,
+        *["BillingAccountType", "InvoiceId", "PricingCurrency", "PricingCurrencyContractedUnitPrice"],
+        *["PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice", "SubAccountType"],
+    ]
+)
+FOCUS_1_3 = sorted(
+    {*FOCUS_1_2, "ServiceProviderName", "HostProviderName"} - {"ProviderName", "PublisherName"}
+)
+FILLER = {
+    "SkuPriceDetails": '{"CoreCount": 4, "OperatingSystem": "Linux"}',
+    "PricingCurrency": "EUR",
+    "PricingCurrencyEffectiveCost": "999.99",
+    "ContractedCost": "888.88",
+    "ConsumedQuantity": "24",
+    "HostProviderName": "Microsoft",
+}
+
+
+def _cells(day: int, billed: str, team: str | None) -> dict[str, str]:
+    return {
+        "BilledCost": billed,
+        "EffectiveCost": billed,
+        "ListCost": billed,
+        "BillingAccountId": "8888-7777",
+        "BillingCurrency": "USD",
+        "BillingPeriodStart": "2026-10-01T00:00:00Z",
+        "BillingPeriodEnd": "2026-11-01T00:00:00Z",
+        "ChargePeriodStart": f"2026-10-{day:02d}T00:00:00Z",
+        "ChargePeriodEnd": f"2026-10-{day + 1:02d}T00:00:00Z",
+        "ChargeCategory": "Usage",
+        "ProviderName": "Microsoft",
+        "ServiceProviderName": "Microsoft",
+        "ServiceName": "Virtual Machines",
+        "ServiceCategory": "Compute",
+        "RegionId": "westeurope",
+        "SubAccountId": "/subscriptions/0000",
+        "Tags": json.dumps({"team": team} if team else {}),
+    }
+
+
+def _write_version(path: Path, header: list[str], lines: list[dict[str, str]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for cells in lines:
+            writer.writerow([cells.get(c, FILLER.get(c, "x")) for c in header])
+
+
+@pytest.mark.parametrize(
+    "header", [FOCUS_1_0, FOCUS_1_1, FOCUS_1_2, FOCUS_1_3], ids=["1.0", "1.1", "1.2", "1.3"]
+)
+def test_every_focus_version_reads_to_the_cent(tmp_path: Path, header: list[str]) -> None:
+    path = tmp_path / "export.csv"
+    lines = [_cells(1, "10.10", "web"), _cells(1, "0.000000001", "web"), _cells(2, "5.25", None)]
+    _write_version(path, header, lines)
+    daily, totals, rows = _read(path)
+    assert rows == 3
+    assert _by_scope(totals) == {("azure", "8888-7777", date(2026, 10, 1), "USD"): Decimal("15.350000001")}
+    by_day = {(row.usage_date.day, row.team): row.billed_cost for row in daily.itertuples()}
+    assert by_day == {(1, "web"): Decimal("10.100000001"), (2, None): Decimal("5.25")}
+
+
+def _naive(*times: str) -> pa.Array:
+    """Timestamps without a zone, as AWS writes them (UTC by convention)."""
+    return pa.array(times).cast(pa.timestamp("ms"))
+
+
+def test_aws_data_export_parquet_types(tmp_path: Path) -> None:
+    """AWS's FOCUS export writes money as double, times as timestamps and tags as a map."""
+    tags = pa.map_(pa.string(), pa.string())
+    table = pa.table(
+        {
+            "BillingAccountId": ["123456789012"] * 3,
+            "BillingCurrency": ["USD"] * 3,
+            "BillingPeriodStart": _naive("2026-10-01T00:00", "2026-10-01T00:00", "2026-10-01T00:00"),
+            "ChargePeriodStart": _naive("2026-10-03T23:00", "2026-10-03T01:00", "2026-10-04T00:00"),
+            "ProviderName": ["AWS"] * 3,
+            "ServiceName": ["Amazon EC2"] * 3,
+            "BilledCost": pa.array([0.1, 0.2, 1e-7], pa.float64()),
+            "EffectiveCost": pa.array([0.1, 0.2, None], pa.float64()),
+            "Tags": pa.array([[("user:team", "data")], [("user:team", "data")], None], tags),
+        }
+    )
+    path = tmp_path / "aws-focus.parquet"
+    pq.write_table(table, path)
+    daily, totals, _ = _read(path)
+    # Exact decimal sums of the values as written (a float sum would give 0.30000000000000004).
+    assert [t.billed_cost for t in totals] == [Decimal("0.3000001")]
+    first = daily.iloc[0]
+    assert (first.usage_date, first.team, first.billed_cost) == (date(2026, 10, 3), "data", Decimal("0.3"))
+    assert first.tags == {"user:team": "data"}
+    assert daily.iloc[1].effective_cost == Decimal(0)
+
+
+def test_money_beyond_nine_decimals_rounds_half_even_and_mixed_time_forms(tmp_path: Path) -> None:
+    path = tmp_path / "precise.csv"
+    path.write_text(
+        HEADER
+        + 'a,USD,2026-10-01,2026-10-01,AWS,S3,0.0000000005,0,"{}"\n'
+        + 'a,USD,2026-10-01,2026-10-01T10:00:00+02:00,AWS,S3,0.0000000015,0,"{}"\n'
+        + 'a,USD,2026-10-01,2026-10-01 12:00:00,AWS,S3, 2 ,0,"{}"\n'
+    )
+    daily, totals, _ = _read(path)
+    assert totals[0].billed_cost == Decimal("2.000000002")  # 0.0000000005 -> 0, 0.0000000015 -> 0.000000002
+    assert list(daily.usage_date) == [date(2026, 10, 1)]
+
+
+def test_remote_parquet_is_downloaded_once(aws: str, tmp_path: Path) -> None:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="bills")
+    path = tmp_path / "focus.parquet"
+    pq.write_table(frame(item("2026-10-01", "1.5"), item("2026-10-02", "2")), path)
+    s3.upload_file(str(path), "bills", "focus/focus.parquet")
+    downloads: list[str] = []
+    s3.meta.events.register(
+        "before-call.s3.GetObject", lambda params, **_: downloads.append(params["url_path"])
+    )
+    _, _, totals, rows = read_source(
+        sources.expand("s3://bills/focus/", s3), "auto", normalise.DEFAULT_TAG_ALIASES
+    )
+    assert (rows, totals[0].billed_cost) == (2, Decimal("3.5"))
+    assert downloads == ["/focus/focus.parquet"]
