@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +47,41 @@ class TagAliases(Section):
     team: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["team"]))
     environment: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["environment"]))
     cost_center: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["cost_center"]))
+
+
+class DetectionOverride(Section):
+    scope: dict[str, str]
+    min_impact: Decimal | None = None
+    min_pct: float | None = None
+    z: float | None = None
+
+
+class Detection(Section):
+    """Anomaly detection: thresholds (per scope if needed) and the series looked at."""
+
+    min_impact: Decimal = Field(Decimal(50), ge=0)
+    min_pct: float = Field(15.0, ge=0)
+    z: float = Field(3.3, gt=0)
+    dimension_sets: list[list[str]] = Field(
+        default_factory=lambda: [
+            ["provider"],
+            ["provider", "billing_account"],
+            ["provider", "service"],
+            ["team"],
+        ]
+    )
+    overrides: list[DetectionOverride] = Field(default_factory=list)
+
+    @field_validator("dimension_sets")
+    @classmethod
+    def _known_dimensions(cls, sets: list[list[str]]) -> list[list[str]]:
+        from storage.models import DIMENSIONS
+
+        for dimensions in sets:
+            unknown = [d for d in dimensions if d not in DIMENSIONS]
+            if unknown or not dimensions:
+                raise ValueError(f"unknown dimension(s) {unknown}; use: {', '.join(DIMENSIONS)}")
+        return sets
 
 
 def _env(name: str, field: str) -> Any:
@@ -97,6 +133,9 @@ class Settings(BaseSettings):
     # Sections of the TOML file (FINOPS_CONFIG); later issues give the free-form ones a schema.
     channels: Channels = Field(default_factory=Channels, validation_alias=_env("FINOPS_CHANNELS", "channels"))
     roles: dict[str, list[str]] = Field(default_factory=dict, validation_alias=_env("FINOPS_ROLES", "roles"))
+    detection: Detection = Field(
+        default_factory=Detection, validation_alias=_env("FINOPS_DETECTION", "detection")
+    )
     tag_aliases: TagAliases = Field(
         default_factory=TagAliases, validation_alias=_env("FINOPS_TAG_ALIASES", "tag_aliases")
     )

@@ -140,8 +140,11 @@ class Anomaly(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     scope: Mapped[dict[str, Any]]
-    usage_date: Mapped[date] = mapped_column(Date)
+    usage_date: Mapped[date] = mapped_column(Date)  # the day it started (part of the fingerprint)
+    last_date: Mapped[date | None] = mapped_column(Date)  # the latest anomalous day seen
     currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(16), default="spike", server_default="spike")  # spike/step/new
+    confidence: Mapped[str] = mapped_column(String(8), default="high", server_default="high")
     actual: Mapped[Decimal]
     expected: Mapped[Decimal]
     lower: Mapped[Decimal]
@@ -150,17 +153,22 @@ class Anomaly(Base):
     pct: Mapped[float | None]
     severity: Mapped[str] = mapped_column(String(16))
     root_cause: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    group_fingerprint: Mapped[str | None] = mapped_column(String(64))  # the event's representative
     status: Mapped[str] = mapped_column(String(20), default="open")
     status_by: Mapped[str | None] = mapped_column(String(64))
     status_reason: Mapped[str | None] = mapped_column(Text)
     snoozed_until: Mapped[datetime | None]
+    expected_until: Mapped[date | None] = mapped_column(Date)  # "expected": the scope is quiet until then
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (Index("ix_anomalies_status_usage_date", "status", "usage_date"),)
+    __table_args__ = (
+        Index("ix_anomalies_status_usage_date", "status", "usage_date"),
+        Index("ix_anomalies_scope_lookup", "currency", "last_date"),
+    )
 
 
 class Budget(Base):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from commands.cli import db, demo, ingest, reconcile
+from commands.cli import db, demo, detect, ingest, reconcile
 
 
 def register(app: typer.Typer) -> None:
-    for module in (db, demo, ingest, reconcile):
+    for module in (db, demo, ingest, reconcile, detect):
         module.register(app)

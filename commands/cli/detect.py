@@ -1,0 +1,79 @@
+"""`finops-bot detect [--as-of DATE] [--json]`: find cost anomalies as a run on that day would."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+
+from bot.settings import Settings, load_settings
+from commands.cli.output import console, emit_json, money
+from jobs.detect import DetectionRun, detect
+from storage.db import connect
+from storage.migrate import upgrade
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-10-31") from None
+
+
+def handle_detect(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Detect as a run on this day (YYYY-MM-DD) would; default today."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Find cost anomalies (spikes against a seasonal baseline) and store them; prints what it found."""
+    day = _day(as_of) if as_of else date.today()  # noqa: DTZ011 - a calendar day, UTC by convention
+    settings = load_settings()
+    run = asyncio.run(_run(settings.database_url, day, settings))
+    if as_json:
+        emit_json({"as_of": run.as_of.isoformat(), "anomalies": run.anomalies})
+        return
+    _print(run)
+
+
+async def _run(url: str, day: date, settings: Settings) -> DetectionRun:
+    engine = connect(url)
+    try:
+        await upgrade(engine)
+        return await detect(engine, day, settings.detection)
+    finally:
+        await engine.dispose()
+
+
+def _scope(scope: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in scope.items())
+
+
+def _print(run: DetectionRun) -> None:
+    if not run.anomalies:
+        console.print(f"No anomalies as of {run.as_of} ({run.series:,} series looked at).")
+        return
+    console.print(f"Anomalies as of {run.as_of} ({run.series:,} series looked at):")
+    for a in run.anomalies:
+        currency = a["currency"]
+        change = f"+{money(Decimal(a['impact']), currency)}" + (
+            f", +{a['pct']}%" if a["pct"] is not None else ""
+        )
+        since = f"{a['kind']} since {a['start']} ({a['status']})"
+        console.print(f"  [bold]{a['severity']}[/bold] {since}: {_scope(a['scope'])}")
+        console.print(
+            f"    {a['date']}: {money(Decimal(a['actual']), currency)}, expected "
+            f"{money(Decimal(a['expected']), currency)} ({change})"
+        )
+        for cause in a["root_cause"]:
+            console.print(f"    cause: {_scope(cause['scope'])} ({cause['share']:.0%})")
+        for related in a["related"]:
+            console.print(f"    also seen as: {_scope(related['scope'])}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("detect")(handle_detect)

@@ -1,0 +1,85 @@
+"""Detection run: series from the store -> findings -> root cause -> grouping -> anomalies.
+
+`detect(engine, as_of)` behaves as the scheduled run on that day would: it reads only costs
+charged up to `as_of`. The model fitting runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Detection
+from finops.anomaly import detect as detection
+from finops.anomaly import group, rootcause
+from finops.anomaly.detect import Finding, Override, Rules, Series, Thresholds
+from storage import anomalies
+from storage.db import unit_of_work
+
+
+@dataclass(frozen=True)
+class DetectionRun:
+    as_of: date
+    series: int
+    anomalies: list[dict[str, Any]]  # representatives, as `storage.anomalies.seen`
+    new: list[str]  # fingerprints of the anomalies first seen in this run
+
+
+def rules(config: Detection) -> Rules:
+    default = Thresholds(min_impact=config.min_impact, min_pct=config.min_pct, z=config.z)
+    overrides = [
+        Override(
+            o.scope,
+            Thresholds(
+                min_impact=default.min_impact if o.min_impact is None else o.min_impact,
+                min_pct=default.min_pct if o.min_pct is None else o.min_pct,
+                z=default.z if o.z is None else o.z,
+            ),
+        )
+        for o in config.overrides
+    ]
+    return Rules(default, overrides)
+
+
+def find(series: Sequence[Series], rules: Rules) -> list[Finding]:
+    """The CPU part: one baseline fit per series."""
+    found = (detection.detect(one, rules) for one in series)
+    return sorted((f for f in found if f is not None), key=lambda f: f.impact, reverse=True)
+
+
+async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> DetectionRun:
+    async with unit_of_work(engine) as session:
+        latest = await anomalies.latest_days(session, as_of)
+        series = [
+            one
+            for dimensions in config.dimension_sets
+            for one in await anomalies.daily_series(session, dimensions, as_of, latest)
+        ]
+    findings = await asyncio.to_thread(find, series, rules(config))
+    explained = []
+    async with unit_of_work(engine) as session:
+        for finding in findings:
+            rows = await anomalies.child_rows(session, finding.scope, finding.currency, finding.date)
+            causes = await asyncio.to_thread(
+                rootcause.explain, finding.scope, finding.date, finding.impact, rows
+            )
+            explained.append(group.Explained(finding, causes))
+    reported, new = [], []
+    async with unit_of_work(engine) as session:
+        for representative, related in group.group(explained):
+            head = await _save(session, representative, None)
+            members = [await _save(session, item, head.anomaly.fingerprint) for item in related]
+            shown = [cause.as_dict() for cause in representative.causes]
+            reported.append(anomalies.seen(representative.finding, shown, head, members))
+            new += [saved.anomaly.fingerprint for saved in (head, *members) if saved.new]
+    return DetectionRun(as_of, len(series), reported, new)
+
+
+async def _save(session: Any, item: group.Explained, group_fingerprint: str | None) -> anomalies.Saved:
+    causes = [cause.as_dict() for cause in item.causes]
+    return await anomalies.save(session, item.finding, causes, group_fingerprint)

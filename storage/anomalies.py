@@ -1,0 +1,262 @@
+"""Reading cost series for detection, and keeping anomalies: one row per event, updated in place.
+
+A finding updates the stored anomaly with its fingerprint, or the open one of the same scope
+that it continues (anomalous yesterday too), so a spike that lasts three days or a step that
+takes a few days to become the new normal is one anomaly, not one a day. Feedback sticks: an
+anomaly marked expected or false positive keeps that status when it is seen again, and an
+"expected" one with an end date keeps its scope quiet until then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from finops.anomaly.detect import Finding, Series
+from finops.anomaly.rootcause import CHILD_DIMENSIONS, WEEKS
+from storage.models import Anomaly, CostDaily
+from storage.types import utcnow
+
+HISTORY_DAYS = 120  # enough for the baseline's 12 weeks and the day before
+CONTINUES_WITHIN = 2  # days between an anomaly's last day and a new finding's start
+QUIET_STATUSES = ("expected", "false_positive")
+STEP_DAYS = 3  # an anomaly lasting this many days is a step change (a new level)
+
+
+@dataclass(frozen=True)
+class Saved:
+    anomaly: Anomaly
+    new: bool  # a new anomaly (to alert), not an update of one already known
+    suppressed: bool  # its scope is marked expected until a later date
+
+
+def _column(dimension: str) -> Any:
+    return getattr(CostDaily, dimension)
+
+
+async def latest_days(session: AsyncSession, as_of: date) -> dict[str, date]:
+    """The latest day with data per provider, up to `as_of`."""
+    rows = await session.execute(
+        select(CostDaily.provider, func.max(CostDaily.usage_date))
+        .where(CostDaily.usage_date <= as_of)
+        .group_by(CostDaily.provider)
+    )
+    return {provider: last for provider, last in rows.tuples()}
+
+
+async def daily_series(
+    session: AsyncSession, dimensions: Sequence[str], as_of: date, latest: Mapping[str, date]
+) -> list[Series]:
+    """Daily BilledCost per value of `dimensions` and currency, summed in SQL, up to the latest
+    day with data (per provider when the scope has one), missing days as zero."""
+    if not latest:
+        return []
+    columns = [_column(d) for d in dimensions]
+    since = as_of - timedelta(days=HISTORY_DAYS)
+    query = (
+        select(*columns, CostDaily.currency, CostDaily.usage_date, func.sum(CostDaily.billed_cost))
+        .where(
+            CostDaily.usage_date > since, CostDaily.usage_date <= as_of, *(c.is_not(None) for c in columns)
+        )
+        .group_by(*columns, CostDaily.currency, CostDaily.usage_date)
+    )
+    frame = pd.DataFrame(
+        (await session.execute(query)).tuples().all(), columns=[*dimensions, "currency", "day", "cost"]
+    )
+    overall = max(latest.values())
+    series = []
+    for key, rows in frame.groupby([*dimensions, "currency"], sort=True):
+        *values, currency = key
+        scope = dict(zip(dimensions, map(str, values), strict=True))
+        last = latest.get(scope["provider"], overall) if "provider" in scope else overall
+        first = min(rows["day"])
+        if first > last:
+            continue
+        daily = np.zeros((last - first).days + 1)
+        for day, cost in zip(rows["day"], rows["cost"], strict=True):
+            if day <= last:
+                daily[(day - first).days] += float(cost)
+        series.append(Series(scope, str(currency), first, daily))
+    return series
+
+
+async def child_rows(
+    session: AsyncSession, scope: Mapping[str, Any], currency: str, day: date
+) -> pd.DataFrame:
+    """The scope's daily cost by child dimension over the weeks root cause compares with."""
+    dimensions = [d for d in CHILD_DIMENSIONS if d not in scope]
+    columns = [_column(d) for d in dimensions]
+    query = (
+        select(CostDaily.usage_date, *columns, func.sum(CostDaily.billed_cost))
+        .where(
+            CostDaily.currency == currency,
+            CostDaily.usage_date >= day - timedelta(days=7 * WEEKS),
+            CostDaily.usage_date <= day,
+            *(_column(k) == v for k, v in scope.items()),
+        )
+        .group_by(CostDaily.usage_date, *columns)
+    )
+    rows = (await session.execute(query)).tuples().all()
+    frame = pd.DataFrame(rows, columns=["usage_date", *dimensions, "cost"])
+    frame["cost"] = frame["cost"].astype(float)
+    return frame
+
+
+async def _known(session: AsyncSession, finding: Finding) -> Anomaly | None:
+    """The stored anomaly this finding is: the same fingerprint, or one it continues."""
+    same = await session.scalar(select(Anomaly).where(Anomaly.fingerprint == finding.fingerprint))
+    if same is not None:
+        return same
+    candidates = await session.scalars(
+        select(Anomaly)
+        .where(
+            Anomaly.currency == finding.currency,
+            Anomaly.last_date >= finding.start - timedelta(days=CONTINUES_WITHIN),
+            Anomaly.usage_date <= finding.date,
+        )
+        .order_by(Anomaly.usage_date)
+    )
+    return next((a for a in candidates if a.scope == finding.scope), None)
+
+
+async def _suppressed(session: AsyncSession, finding: Finding) -> bool:
+    """An anomaly of this scope was marked expected until a day not yet past."""
+    quiet = await session.scalars(
+        select(Anomaly).where(
+            Anomaly.currency == finding.currency,
+            Anomaly.status == "expected",
+            Anomaly.expected_until >= finding.date,
+        )
+    )
+    return any(a.scope == finding.scope for a in quiet)
+
+
+async def save(
+    session: AsyncSession, finding: Finding, root_cause: list[dict[str, Any]], group: str | None
+) -> Saved:
+    suppressed = await _suppressed(session, finding)
+    anomaly = await _known(session, finding)
+    new = anomaly is None
+    if anomaly is None:
+        anomaly = Anomaly(
+            fingerprint=finding.fingerprint,
+            scope=finding.scope,
+            usage_date=finding.start,
+            currency=finding.currency,
+            status="expected" if suppressed else "open",
+            first_seen_at=utcnow(),
+        )
+        session.add(anomaly)
+    last = max(finding.date, anomaly.last_date or finding.date)
+    anomaly.usage_date = min(anomaly.usage_date, finding.start)
+    anomaly.last_date = last
+    anomaly.kind = "step" if (last - anomaly.usage_date).days + 1 >= STEP_DAYS else finding.kind
+    anomaly.confidence = finding.confidence
+    if finding.date >= (anomaly.last_date or finding.date) or new:
+        anomaly.actual = finding.actual
+        anomaly.expected = finding.expected
+        anomaly.lower = finding.lower
+        anomaly.upper = finding.upper
+        anomaly.impact = finding.impact
+        anomaly.pct = finding.pct
+        anomaly.root_cause = root_cause
+    anomaly.severity = finding.severity if new else _worse(anomaly.severity, finding.severity)
+    anomaly.group_fingerprint = group
+    anomaly.last_seen_at = utcnow()
+    if anomaly.status == "resolved":
+        anomaly.status = "open"  # it came back
+    await session.flush()
+    return Saved(anomaly, new and not suppressed, suppressed)
+
+
+def _worse(a: str, b: str) -> str:
+    order = ("low", "medium", "high", "critical")
+    return max(a, b, key=order.index)
+
+
+async def mark(
+    session: AsyncSession,
+    fingerprint: str,
+    status: str,
+    by: str,
+    reason: str | None,
+    until: date | None = None,
+) -> Anomaly:
+    """Feedback on an anomaly: acknowledged, expected (optionally until a date), false_positive,
+    resolved, or open again."""
+    anomaly = await session.scalar(select(Anomaly).where(Anomaly.fingerprint == fingerprint))
+    if anomaly is None:
+        raise LookupError(f"no anomaly {fingerprint}")
+    anomaly.status = status
+    anomaly.status_by = by
+    anomaly.status_reason = reason
+    anomaly.expected_until = until if status == "expected" else None
+    await session.flush()
+    return anomaly
+
+
+async def in_window(session: AsyncSession, since: date, until: date) -> list[Anomaly]:
+    """Anomalies active between two days, latest first."""
+    rows = await session.scalars(
+        select(Anomaly)
+        .where(Anomaly.last_date >= since, Anomaly.usage_date <= until)
+        .order_by(Anomaly.last_date.desc(), Anomaly.impact.desc())
+    )
+    return list(rows)
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def as_dict(anomaly: Anomaly, related: Sequence[Anomaly] = ()) -> dict[str, Any]:
+    """The stored anomaly, as `detect --json` and the Slack messages show it."""
+    return {
+        "fingerprint": anomaly.fingerprint,
+        "scope": anomaly.scope,
+        "currency": anomaly.currency,
+        "start": anomaly.usage_date.isoformat(),
+        "date": (anomaly.last_date or anomaly.usage_date).isoformat(),
+        "actual": _money(anomaly.actual),
+        "expected": _money(anomaly.expected),
+        "lower": _money(anomaly.lower),
+        "upper": _money(anomaly.upper),
+        "impact": _money(anomaly.impact),
+        "pct": anomaly.pct,
+        "severity": anomaly.severity,
+        "kind": anomaly.kind,
+        "confidence": anomaly.confidence,
+        "root_cause": anomaly.root_cause,
+        "related": [
+            {"fingerprint": r.fingerprint, "scope": r.scope, "impact": _money(r.impact)} for r in related
+        ],
+        "status": anomaly.status,
+    }
+
+
+def seen(
+    finding: Finding, causes: list[dict[str, Any]], saved: Saved, related: Sequence[Saved]
+) -> dict[str, Any]:
+    """What one run found (its day's figures), under the stored anomaly's identity and status."""
+    return {
+        **as_dict(saved.anomaly, [r.anomaly for r in related]),
+        "date": finding.date.isoformat(),
+        "actual": _money(finding.actual),
+        "expected": _money(finding.expected),
+        "lower": _money(finding.lower),
+        "upper": _money(finding.upper),
+        "impact": _money(finding.impact),
+        "pct": finding.pct,
+        "severity": finding.severity,
+        "confidence": finding.confidence,
+        "root_cause": causes,
+        "new": saved.new,
+    }
