@@ -19,6 +19,7 @@ from finops.anomaly import detect as detection
 from finops.anomaly import group, rootcause
 from finops.anomaly.detect import Finding, Override, Rules, Series, Thresholds
 from storage import anomalies
+from storage import series as cost_series
 from storage.db import unit_of_work
 
 
@@ -54,11 +55,11 @@ def find(series: Sequence[Series], rules: Rules) -> list[Finding]:
 
 async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> DetectionRun:
     async with unit_of_work(engine) as session:
-        latest = await anomalies.latest_days(session, as_of)
+        latest = await cost_series.latest_days(session, as_of)
         series = [
             one
             for dimensions in config.dimension_sets
-            for one in await anomalies.daily_series(session, dimensions, as_of, latest)
+            for one in await cost_series.daily_series(session, dimensions, as_of, latest)
         ]
     findings = await asyncio.to_thread(find, series, rules(config))
     explained = []

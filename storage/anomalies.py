@@ -1,4 +1,4 @@
-"""Reading cost series for detection, and keeping anomalies: one row per event, updated in place.
+"""Keeping anomalies: one row per event, updated in place; and the rows root cause looks at.
 
 A finding updates the stored anomaly with its fingerprint, or the open one of the same scope
 that it continues (anomalous yesterday too), so a spike that lasts three days or a step that
@@ -15,17 +15,16 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from finops.anomaly.detect import Finding, Series
+from finops.anomaly.detect import Finding
 from finops.anomaly.rootcause import CHILD_DIMENSIONS, WEEKS
 from storage.models import Anomaly, CostDaily
+from storage.series import column
 from storage.types import utcnow
 
-HISTORY_DAYS = 120  # enough for the baseline's 12 weeks and the day before
 CONTINUES_WITHIN = 2  # days between an anomaly's last day and a new finding's start
 QUIET_STATUSES = ("expected", "false_positive")
 STEP_DAYS = 3  # an anomaly lasting this many days is a step change (a new level)
@@ -38,69 +37,19 @@ class Saved:
     suppressed: bool  # its scope is marked expected until a later date
 
 
-def _column(dimension: str) -> Any:
-    return getattr(CostDaily, dimension)
-
-
-async def latest_days(session: AsyncSession, as_of: date) -> dict[str, date]:
-    """The latest day with data per provider, up to `as_of`."""
-    rows = await session.execute(
-        select(CostDaily.provider, func.max(CostDaily.usage_date))
-        .where(CostDaily.usage_date <= as_of)
-        .group_by(CostDaily.provider)
-    )
-    return {provider: last for provider, last in rows.tuples()}
-
-
-async def daily_series(
-    session: AsyncSession, dimensions: Sequence[str], as_of: date, latest: Mapping[str, date]
-) -> list[Series]:
-    """Daily BilledCost per value of `dimensions` and currency, summed in SQL, up to the latest
-    day with data (per provider when the scope has one), missing days as zero."""
-    if not latest:
-        return []
-    columns = [_column(d) for d in dimensions]
-    since = as_of - timedelta(days=HISTORY_DAYS)
-    query = (
-        select(*columns, CostDaily.currency, CostDaily.usage_date, func.sum(CostDaily.billed_cost))
-        .where(
-            CostDaily.usage_date > since, CostDaily.usage_date <= as_of, *(c.is_not(None) for c in columns)
-        )
-        .group_by(*columns, CostDaily.currency, CostDaily.usage_date)
-    )
-    frame = pd.DataFrame(
-        (await session.execute(query)).tuples().all(), columns=[*dimensions, "currency", "day", "cost"]
-    )
-    overall = max(latest.values())
-    series = []
-    for key, rows in frame.groupby([*dimensions, "currency"], sort=True):
-        *values, currency = key
-        scope = dict(zip(dimensions, map(str, values), strict=True))
-        last = latest.get(scope["provider"], overall) if "provider" in scope else overall
-        first = min(rows["day"])
-        if first > last:
-            continue
-        daily = np.zeros((last - first).days + 1)
-        for day, cost in zip(rows["day"], rows["cost"], strict=True):
-            if day <= last:
-                daily[(day - first).days] += float(cost)
-        series.append(Series(scope, str(currency), first, daily))
-    return series
-
-
 async def child_rows(
     session: AsyncSession, scope: Mapping[str, Any], currency: str, day: date
 ) -> pd.DataFrame:
     """The scope's daily cost by child dimension over the weeks root cause compares with."""
     dimensions = [d for d in CHILD_DIMENSIONS if d not in scope]
-    columns = [_column(d) for d in dimensions]
+    columns = [column(d) for d in dimensions]
     query = (
         select(CostDaily.usage_date, *columns, func.sum(CostDaily.billed_cost))
         .where(
             CostDaily.currency == currency,
             CostDaily.usage_date >= day - timedelta(days=7 * WEEKS),
             CostDaily.usage_date <= day,
-            *(_column(k) == v for k, v in scope.items()),
+            *(column(k) == v for k, v in scope.items()),
         )
         .group_by(CostDaily.usage_date, *columns)
     )

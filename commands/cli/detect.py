@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -16,7 +16,10 @@ from storage.db import connect
 from storage.migrate import upgrade
 
 
-def _day(text: str) -> date:
+def as_of_day(text: str | None) -> date:
+    """The --as-of option: a YYYY-MM-DD day, today (UTC) when not given."""
+    if text is None:
+        return datetime.now(UTC).date()
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -31,7 +34,7 @@ def handle_detect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Find cost anomalies (spikes against a seasonal baseline) and store them; prints what it found."""
-    day = _day(as_of) if as_of else date.today()  # noqa: DTZ011 - a calendar day, UTC by convention
+    day = as_of_day(as_of)
     settings = load_settings()
     run = asyncio.run(_run(settings.database_url, day, settings))
     if as_json:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -125,3 +126,32 @@ def test_bad_as_of_is_exit_2(cli: RunCli) -> None:
     result = cli("detect", "--as-of", "yesterday")
     assert result.code == 2
     assert "'yesterday' is not a date; use YYYY-MM-DD" in result.err
+
+
+def _forecasts(cli: RunCli, *args: str) -> dict[str, dict[str, Any]]:
+    result = cli("forecast", *args, "--json")
+    assert result.code == 0, result.err
+    return {f["scope"]["provider"]: f for f in json.loads(result.out)["forecasts"]}
+
+
+def test_month_end_forecast_on_day_20_is_within_two_percent(
+    cli: RunCli, planted: list[dict[str, Any]]
+) -> None:
+    made = _forecasts(cli, "--as-of", "2026-10-20")
+    actual = _forecasts(cli, "--as-of", "2026-10-31")
+    assert set(made) == {"aws", "azure", "gcp"}
+    for provider, forecast in made.items():
+        assert (forecast["start"], forecast["end"], forecast["days_left"]) == ("2026-10-01", "2026-10-31", 11)
+        truth = Decimal(actual[provider]["actual"])
+        assert (
+            actual[provider]["days_left"] == 0 and actual[provider]["forecast"] == actual[provider]["actual"]
+        )
+        assert abs(Decimal(forecast["forecast"]) - truth) / truth < Decimal("0.02")
+        assert Decimal(forecast["actual"]) < Decimal(forecast["lower"]) < Decimal(forecast["upper"])
+
+
+def test_forecast_usage_errors(cli: RunCli) -> None:
+    week = cli("forecast", "--period", "week")
+    assert (week.code, "'week' is not a period; use month or quarter" in week.err) == (2, True)
+    colour = cli("forecast", "--by", "colour")
+    assert (colour.code, "unknown dimension(s) colour" in colour.err) == (2, True)

@@ -1,0 +1,118 @@
+"""Spend forecast to the end of the month or quarter, with an interval.
+
+The cost so far in the period plus the baseline of `finops.anomaly.model` projected over the
+days left (weekday pattern, damped trend, the month-start charges that fall in them). The
+interval widens with the days left: day-to-day noise adds up as the square root of the days,
+an error in the level itself adds up linearly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+
+from finops.anomaly import model
+
+Period = Literal["month", "quarter"]
+Z = 1.645  # a 90% interval
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Forecast:
+    period: Period
+    start: date
+    end: date  # the period's last day
+    as_of: date
+    actual: Decimal  # spent from the start to as_of
+    total: Decimal  # forecast for the whole period
+    lower: Decimal
+    upper: Decimal
+    days_left: int
+    model: str
+
+
+def bounds(day: date, period: Period) -> tuple[date, date]:
+    """The first and last day of the month or quarter holding `day`."""
+    first_month = day.month if period == "month" else 3 * ((day.month - 1) // 3) + 1
+    start = date(day.year, first_month, 1)
+    months = 1 if period == "month" else 3
+    year, month = divmod(first_month - 1 + months, 12)
+    return start, date(day.year + year, month + 1, 1) - timedelta(days=1)
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(repr(float(value))).quantize(_CENT)
+
+
+def forecast(values: np.ndarray, first_day: date, period: Period = "month") -> Forecast | None:
+    """The forecast for the period holding the last day of `values` (daily cost from `first_day`)."""
+    if not len(values):
+        return None
+    as_of = first_day + timedelta(days=len(values) - 1)
+    start, end = bounds(as_of, period)
+    so_far = float(values[max((start - first_day).days, 0) :].sum())
+    left = (end - as_of).days
+    if left == 0:
+        return Forecast(period, start, end, as_of, _money(so_far), _money(so_far), _money(so_far),
+                        _money(so_far), 0, "actual")  # fmt: skip
+    expectation = model.expect(values, first_day, left)
+    if expectation is None:
+        return None
+    daily_spread = float(expectation.spread.mean())
+    level_error = daily_spread / np.sqrt(model.LEVEL_DAYS)
+    spread = Z * (daily_spread * np.sqrt(left) + level_error * left)
+    remaining = float(expectation.expected.sum())
+    lower = so_far + remaining - spread
+    if np.all(values >= 0):
+        lower = max(lower, so_far)
+    return Forecast(
+        period=period,
+        start=start,
+        end=end,
+        as_of=as_of,
+        actual=_money(so_far),
+        total=_money(so_far + remaining),
+        lower=_money(lower),
+        upper=_money(so_far + remaining + spread),
+        days_left=left,
+        model=expectation.model,
+    )
+
+
+@dataclass(frozen=True)
+class Backtest:
+    month: date
+    day: int
+    forecast: Forecast
+    actual: Decimal  # what the month really cost
+
+    @property
+    def error(self) -> float:
+        """Absolute percentage error of the month-end forecast."""
+        return abs(float(self.forecast.total - self.actual)) / max(abs(float(self.actual)), 1e-9) * 100
+
+    @property
+    def covered(self) -> bool:
+        return self.forecast.lower <= self.actual <= self.forecast.upper
+
+
+def backtest(values: np.ndarray, first_day: date, day: int) -> list[Backtest]:
+    """Month-end forecasts made on `day` of every complete month with enough history before it."""
+    results: list[Backtest] = []
+    last_day = first_day + timedelta(days=len(values) - 1)
+    month = bounds(first_day + timedelta(days=model.MIN_SEASONAL), "month")[1] + timedelta(days=1)
+    while True:
+        start, end = bounds(month, "month")
+        if end > last_day:
+            return results
+        cut = (start - first_day).days + day
+        made = forecast(values[:cut], first_day, "month")
+        if made is not None:
+            whole = values[(start - first_day).days : (end - first_day).days + 1].sum()
+            results.append(Backtest(start, day, made, _money(whole)))
+        month = end + timedelta(days=1)
