@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from finops.anomaly.detect import Thresholds
 from finops.errors import UserError
 from finops.normalise import DEFAULT_TAG_ALIASES
 from storage.db import normalise_url
@@ -59,9 +60,9 @@ class DetectionOverride(Section):
 class Detection(Section):
     """Anomaly detection: thresholds (per scope if needed) and the series looked at."""
 
-    min_impact: Decimal = Field(Decimal(50), ge=0)
-    min_pct: float = Field(15.0, ge=0)
-    z: float = Field(3.3, gt=0)
+    min_impact: Decimal = Field(Thresholds.min_impact, ge=0)
+    min_pct: float = Field(Thresholds.min_pct, ge=0)
+    z: float = Field(Thresholds.z, gt=0)
     dimension_sets: list[list[str]] = Field(
         default_factory=lambda: [
             ["provider"],

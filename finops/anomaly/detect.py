@@ -34,7 +34,7 @@ _CENT = Decimal("0.01")
 class Thresholds:
     min_impact: Decimal = Decimal(50)  # ignore anomalies adding less than this per day
     min_pct: float = 15.0  # ... or less than this percentage of the expected cost
-    z: float = 3.3  # the interval: expected +- z robust standard deviations (calibrated)
+    z: float = 3.1  # the interval: expected +- z robust standard deviations (calibrated)
 
 
 @dataclass(frozen=True)

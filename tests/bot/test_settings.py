@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -109,4 +110,25 @@ def test_wrong_type_in_toml_names_the_key(clean_env: pytest.MonkeyPatch, tmp_pat
     config.write_text('[roles]\napprover = "U1"\n')
     clean_env.setenv("FINOPS_CONFIG", str(config))
     with pytest.raises(ConfigError, match=r"types\.toml: \[roles\.approver\]"):
+        load_settings()
+
+
+def test_detection_section_from_toml_and_bad_dimensions(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text(
+        "[detection]\nmin_impact = 200\ndimension_sets = [['provider', 'service']]\n"
+        "overrides = [{ scope = { service = 'AWS Support' }, min_impact = 500 }]\n"
+    )
+    clean_env.setenv("FINOPS_CONFIG", str(config))
+    detection = load_settings().detection
+    assert (detection.min_impact, detection.z, detection.dimension_sets) == (
+        Decimal(200),
+        3.1,
+        [["provider", "service"]],
+    )
+    assert detection.overrides[0].scope == {"service": "AWS Support"}
+    config.write_text("[detection]\ndimension_sets = [['colour']]\n")
+    with pytest.raises(ConfigError, match=r"unknown dimension\(s\) \['colour'\]"):
         load_settings()
