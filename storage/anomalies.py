@@ -19,14 +19,14 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from finops.anomaly.detect import Finding
+from finops.anomaly.detect import SEVERITIES, Finding
 from finops.anomaly.rootcause import CHILD_DIMENSIONS, WEEKS
 from storage.models import Anomaly, CostDaily
 from storage.series import column
 from storage.types import utcnow
 
 CONTINUES_WITHIN = 2  # days between an anomaly's last day and a new finding's start
-QUIET_STATUSES = ("expected", "false_positive")
+STATUSES = ("open", "acknowledged", "snoozed", "expected", "false_positive", "resolved")
 STEP_DAYS = 3  # an anomaly lasting this many days is a step change (a new level)
 
 
@@ -104,12 +104,14 @@ async def save(
             first_seen_at=utcnow(),
         )
         session.add(anomaly)
-    last = max(finding.date, anomaly.last_date or finding.date)
+    newest = anomaly.last_date is None or finding.date >= anomaly.last_date
+    last = finding.date if newest or anomaly.last_date is None else anomaly.last_date
     anomaly.usage_date = min(anomaly.usage_date, finding.start)
     anomaly.last_date = last
-    anomaly.kind = "step" if (last - anomaly.usage_date).days + 1 >= STEP_DAYS else finding.kind
+    lasted = (last - anomaly.usage_date).days + 1
+    anomaly.kind = "step" if lasted >= STEP_DAYS else finding.kind
     anomaly.confidence = finding.confidence
-    if finding.date >= (anomaly.last_date or finding.date) or new:
+    if newest:  # a replay of an earlier day does not overwrite the latest figures
         anomaly.actual = finding.actual
         anomaly.expected = finding.expected
         anomaly.lower = finding.lower
@@ -127,8 +129,7 @@ async def save(
 
 
 def _worse(a: str, b: str) -> str:
-    order = ("low", "medium", "high", "critical")
-    return max(a, b, key=order.index)
+    return max(a, b, key=SEVERITIES.index)
 
 
 async def mark(
@@ -141,6 +142,8 @@ async def mark(
 ) -> Anomaly:
     """Feedback on an anomaly: acknowledged, expected (optionally until a date), false_positive,
     resolved, or open again."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; use one of: {', '.join(STATUSES)}")
     anomaly = await session.scalar(select(Anomaly).where(Anomaly.fingerprint == fingerprint))
     if anomaly is None:
         raise LookupError(f"no anomaly {fingerprint}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,3 +52,12 @@ async def test_expected_until_keeps_the_scope_quiet_until_then(engine: AsyncEngi
     assert (quiet.new, quiet.suppressed, quiet.anomaly.status) == (False, True, "expected")
     after = await _save(engine, _finding(DAY + timedelta(days=20), DAY + timedelta(days=20)))
     assert (after.new, after.suppressed, after.anomaly.status) == (True, False, "open")
+
+
+async def test_feedback_with_an_unknown_status_or_anomaly_is_refused(engine: AsyncEngine) -> None:
+    saved = await _save(engine, _finding(DAY, DAY))
+    async with unit_of_work(engine) as session:
+        with pytest.raises(ValueError, match="unknown status 'done'; use one of: open, acknowledged"):
+            await anomalies.mark(session, saved.anomaly.fingerprint, "done", "U1", None)
+        with pytest.raises(LookupError, match="no anomaly nope"):
+            await anomalies.mark(session, "nope", "resolved", "U1", None)
