@@ -32,7 +32,7 @@ MONEY_DIGITS = 9
 MONEY_TYPE = pa.decimal128(38, MONEY_DIGITS)
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 MONEY = (focus.BILLED_COST, focus.EFFECTIVE_COST, focus.LIST_COST)
-TIMES = (focus.BILLING_PERIOD_START, focus.CHARGE_PERIOD_START)
+TIMES = (focus.BILLING_PERIOD_START, focus.CHARGE_PERIOD_START, focus.CHARGE_PERIOD_END)
 TEXT = (
     focus.PROVIDER_NAME,
     focus.BILLING_ACCOUNT_ID,
@@ -96,7 +96,8 @@ def conform(table: pa.Table | pa.RecordBatch, where: Where) -> pa.Table:
         out[name] = _money(column(name), name, where)
     if focus.EFFECTIVE_COST not in present or out[focus.EFFECTIVE_COST].null_count == rows:
         out[focus.EFFECTIVE_COST] = out[focus.BILLED_COST]  # an export without amortisation
-    for name in (focus.BILLING_ACCOUNT_ID, focus.PROVIDER_NAME, focus.BILLING_CURRENCY, *TIMES):
+    required = (focus.BILLING_ACCOUNT_ID, focus.PROVIDER_NAME, focus.BILLING_CURRENCY, *TIMES[:2])
+    for name in required:  # ChargePeriodEnd may be missing
         _check_present(out[name], name, where, "the value is missing")
     _check_present(out[focus.BILLED_COST], focus.BILLED_COST, where, "the cost is missing")
     _check_currency(out[focus.BILLING_CURRENCY], where)

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +65,18 @@ KEY_COLUMNS = (
     "tags_json",
 )
 ROLLUP_COLUMNS = (*KEY_COLUMNS, "billed_cost", "effective_cost", "list_cost")
+# Hourly roll-up (line items charged by the hour only): fewer dimensions, BilledCost only.
+HOURLY_KEYS = (
+    "usage_hour",
+    "billing_period_start",
+    "provider",
+    "billing_account",
+    "service",
+    "team",
+    "currency",
+)
+HOURLY_COLUMNS = (*HOURLY_KEYS, "billed_cost")
+_HOUR = timedelta(hours=1)
 REQUIRED_MONEY = ("billed_cost", "effective_cost")  # NOT NULL in cost_daily; list_cost may be NULL
 MONEY_OUT = {
     "billed_cost": focus.BILLED_COST,
@@ -136,8 +148,10 @@ def _day(times: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.cast(times, pa.date32())  # the UTC calendar day (times are UTC)
 
 
-def _sum(table: pa.Table, keys: Sequence[str], counted: bool = False) -> pa.Table:
-    aggregates: list[tuple[Any, str]] = [(money, "sum") for money in MONEY_OUT]
+def _sum(
+    table: pa.Table, keys: Sequence[str], counted: bool = False, money: Sequence[str] = tuple(MONEY_OUT)
+) -> pa.Table:
+    aggregates: list[tuple[Any, str]] = [(column, "sum") for column in money]
     if counted:
         aggregates.append(("rows", "sum"))
     summed = table.group_by(list(keys), use_threads=False).aggregate(aggregates)
@@ -174,6 +188,47 @@ def combine(partials: Sequence[pa.Table]) -> pa.Table:
     if len(partials) == 1:
         return partials[0]
     return _sum(pa.concat_tables(partials), KEY_COLUMNS).select(list(ROLLUP_COLUMNS))
+
+
+def hourly_partial(
+    items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES
+) -> pa.Table | None:
+    """The batch's line items charged by the hour, rolled up to hour x `HOURLY_KEYS`; None when
+    it has none (a daily export)."""
+    start, end = items[focus.CHARGE_PERIOD_START], items[focus.CHARGE_PERIOD_END]
+    duration = pc.subtract(end, start)
+    by_the_hour = pc.fill_null(pc.equal(duration, pa.scalar(_HOUR, duration.type)), False)
+    if not pc.any(by_the_hour).as_py():
+        return None
+    rows = items.filter(by_the_hour)
+    tag_set, sets = _tag_sets(rows[focus.TAGS], aliases)
+    keyed = pa.table(
+        {
+            "usage_hour": pc.floor_temporal(rows[focus.CHARGE_PERIOD_START], unit="hour"),
+            "billing_period_start": _day(rows[focus.BILLING_PERIOD_START]),
+            "provider": _providers(rows[focus.PROVIDER_NAME]),
+            "billing_account": rows[focus.BILLING_ACCOUNT_ID],
+            "service": rows[focus.SERVICE_NAME],
+            "team": sets["team"].take(tag_set),
+            "currency": rows[focus.BILLING_CURRENCY],
+            "billed_cost": rows[focus.BILLED_COST],
+        }
+    )
+    return _sum(keyed, HOURLY_KEYS, money=("billed_cost",)).select(list(HOURLY_COLUMNS))
+
+
+def combine_hourly(partials: Sequence[pa.Table]) -> pa.Table:
+    if len(partials) == 1:
+        return partials[0]
+    return _sum(pa.concat_tables(partials), HOURLY_KEYS, money=("billed_cost",)).select(list(HOURLY_COLUMNS))
+
+
+def finish_hourly(rolled: pa.Table) -> pd.DataFrame:
+    """An hourly roll-up as `cost_hourly` rows: UTC datetimes, money as `Decimal`."""
+    ordered = rolled.sort_by([(key, "ascending") for key in HOURLY_KEYS])
+    hourly = ordered.to_pandas(date_as_object=True, timestamp_as_object=True)
+    hourly["billed_cost"] = hourly["billed_cost"].map(_normal, na_action="ignore")
+    return hourly.astype(object).where(hourly.notna(), None)
 
 
 def finish(rolled: pa.Table) -> pd.DataFrame:

@@ -40,14 +40,24 @@ def _no_progress(_location: str, _rows: int) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class Read:
+    format: str  # the format(s) used, e.g. "focus"
+    daily: pd.DataFrame  # cost_daily rows
+    hourly: pd.DataFrame  # cost_hourly rows (empty for daily exports)
+    totals: list[RawTotal]
+    rows: int  # line items read
+
+
 def read_source(
     files: Sequence[sources.SourceFile],
     fmt: str,
     aliases: Mapping[str, Sequence[str]],
     progress: Progress = _no_progress,
-) -> tuple[str, pd.DataFrame, list[RawTotal], int]:
-    """Read every file: (format used, daily rows, raw totals, line items read)."""
+) -> Read:
+    """Read every file, rolling each batch up as it comes."""
     partials: list[pa.Table] = []
+    hourly: list[pa.Table] = []
     totals: list[RawTotal] = []
     rows = 0
     used = set()
@@ -60,14 +70,24 @@ def read_source(
             read_in_file = 0
             for batch in connector.batches(file):
                 partials.append(normalise.partial(batch, aliases))
+                by_hour = normalise.hourly_partial(batch, aliases)
+                if by_hour is not None:
+                    hourly.append(by_hour)
                 totals = normalise.merge_totals([*totals, *normalise.raw_totals(batch)])
                 read_in_file += batch.num_rows
                 progress(file.location, read_in_file)
                 if len(partials) >= COMPACT_EVERY:
                     partials = [normalise.combine(partials)]
+                if len(hourly) >= COMPACT_EVERY:
+                    hourly = [normalise.combine_hourly(hourly)]
         rows += read_in_file
-    daily = normalise.finish(normalise.combine(partials)) if partials else pd.DataFrame()
-    return "+".join(sorted(used)), daily, totals, rows
+    return Read(
+        format="+".join(sorted(used)),
+        daily=normalise.finish(normalise.combine(partials)) if partials else pd.DataFrame(),
+        hourly=normalise.finish_hourly(normalise.combine_hourly(hourly)) if hourly else pd.DataFrame(),
+        totals=totals,
+        rows=rows,
+    )
 
 
 async def ingest(
@@ -122,15 +142,16 @@ async def _load(
     async with unit_of_work(engine) as session:
         if await already_loaded(session, source, fingerprint):
             return IngestResult(source, fmt, len(files), 0, LoadResult(True, 0, 0, 0), [])
-    used, daily, totals, rows = await asyncio.to_thread(read_source, files, fmt, aliases, progress)
+    read = await asyncio.to_thread(read_source, files, fmt, aliases, progress)
     async with unit_of_work(engine) as session:
         load = await replace_costs(
             session,
             source=source,
-            fmt=used,
+            fmt=read.format,
             fingerprint=fingerprint,
             location=location,
-            daily=daily,
-            raw=totals,
+            daily=read.daily,
+            hourly=read.hourly,
+            raw=read.totals,
         )
-    return IngestResult(source, used, len(files), rows, load, totals)
+    return IngestResult(source, read.format, len(files), read.rows, load, read.totals)

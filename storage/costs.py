@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,13 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from finops.normalise import RawTotal
 from finops.reconcile import GroupKey
-from storage.models import CostDaily, IngestionRun
+from storage.models import CostDaily, CostHourly, IngestionRun
 from storage.partitions import ensure_partitions
 from storage.types import utcnow
 
 INSERT_BATCH = 5_000
+HOURLY_RETENTION_DAYS = 35  # hourly rows serve detection: a load keeps its last five weeks
 # Core inserts (executemany), not ORM bulk persistence: many times faster for fact rows.
 COST_DAILY: Table = CostDaily.__table__  # type: ignore[assignment]
+COST_HOURLY: Table = CostHourly.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,10 @@ async def replace_costs(
     location: str | None,
     daily: pd.DataFrame,
     raw: Sequence[RawTotal],
+    hourly: pd.DataFrame | None = None,
 ) -> LoadResult:
-    """Replace the stored rows of every scope in `raw` with `daily` (from `finops.normalise.rollup`)."""
+    """Replace the stored rows of every scope in `raw` with `daily` (from `finops.normalise.rollup`)
+    and, for hourly exports, `hourly` (`finops.normalise.finish_hourly`)."""
     if await already_loaded(session, source, fingerprint):
         return LoadResult(skipped=True, runs=0, rows_stored=0, rows_replaced=0)
     replaced = 0
@@ -97,17 +101,36 @@ async def replace_costs(
         session.add(run)
         runs[(total.provider, total.billing_account, total.billing_period_start, total.currency)] = run
     await session.flush()  # the runs get their ids
-    rows = _cost_rows(source, daily, {key: run.id for key, run in runs.items()}) if len(daily) else []
+    run_ids = {key: run.id for key, run in runs.items()}
+    rows = _cost_rows(source, daily, run_ids) if len(daily) else []
     await ensure_partitions(session, {row["usage_date"] for row in rows})
-    for start in range(0, len(rows), INSERT_BATCH):
-        await session.execute(insert(COST_DAILY), rows[start : start + INSERT_BATCH])
+    await _insert(session, COST_DAILY, rows)
+    if hourly is not None and len(hourly):
+        latest = max(hourly["usage_hour"])
+        since = latest - timedelta(days=HOURLY_RETENTION_DAYS)
+        await _insert(session, COST_HOURLY, _cost_rows(source, hourly[hourly["usage_hour"] > since], run_ids))
+        await session.execute(
+            delete(CostHourly).where(CostHourly.source == source, CostHourly.usage_hour <= since)
+        )
     stored = Counter(row["run_id"] for row in rows)
     for run in runs.values():
         run.rows_stored = stored[run.id]
     return LoadResult(skipped=False, runs=len(runs), rows_stored=len(rows), rows_replaced=replaced)
 
 
+async def _insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), INSERT_BATCH):
+        await session.execute(insert(table), rows[start : start + INSERT_BATCH])
+
+
 async def _delete_scope(session: AsyncSession, source: str, account: str, period: date) -> int:
+    await session.execute(
+        delete(CostHourly).where(
+            CostHourly.source == source,
+            CostHourly.billing_account == account,
+            CostHourly.billing_period_start == period,
+        )
+    )
     result = await session.execute(
         delete(CostDaily).where(
             CostDaily.source == source,

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -134,6 +135,38 @@ class CostDaily(Base):
     )
 
 
+HOURLY_DIMENSIONS = ("provider", "billing_account", "service", "team")
+
+
+class CostHourly(Base):
+    """Hourly cost of the recent weeks, for exports that charge by the hour (hourly detection).
+
+    Fewer dimensions than `cost_daily`, and only the last weeks of each load are kept
+    (`storage.costs.HOURLY_RETENTION_DAYS`): it serves detection, not reporting.
+    """
+
+    __tablename__ = "cost_hourly"
+
+    usage_hour: Mapped[datetime] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    billing_period_start: Mapped[date] = mapped_column(Date)
+    provider: Mapped[str] = mapped_column(String(64))
+    billing_account: Mapped[str] = mapped_column(String(128))
+    service: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(3))
+    billed_cost: Mapped[Decimal]
+
+    __table_args__ = (
+        Index("ix_cost_hourly_usage_hour", "usage_hour"),
+        Index("ix_cost_hourly_scope", "source", "billing_account", "billing_period_start"),
+    )
+
+
 class Anomaly(Base):
     __tablename__ = "anomalies"
 
@@ -142,6 +175,7 @@ class Anomaly(Base):
     scope: Mapped[dict[str, Any]]
     usage_date: Mapped[date] = mapped_column(Date)  # the day it started (part of the fingerprint)
     last_date: Mapped[date | None] = mapped_column(Date)  # the latest anomalous day seen
+    hour: Mapped[int | None] = mapped_column(SmallInteger)  # hourly anomalies: its latest hour (UTC)
     currency: Mapped[str] = mapped_column(String(3))
     kind: Mapped[str] = mapped_column(String(16), default="spike", server_default="spike")  # spike/step/new
     confidence: Mapped[str] = mapped_column(String(8), default="high", server_default="high")

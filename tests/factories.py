@@ -25,16 +25,17 @@ def item(
     category: str = "Usage",
     effective: str | None = None,
     list_cost: str | None = None,
+    hours: int = 24,
 ) -> dict[str, Any]:
-    start = pd.Timestamp(day, tz="UTC")
-    period = start.replace(day=1)
+    start = pd.Timestamp(day, tz="UTC")  # a day, or a day and hour ("2026-03-01 09:00")
+    period = start.normalize().replace(day=1)
     return {
         focus.BILLING_ACCOUNT_ID: account,
         focus.BILLING_CURRENCY: currency,
         focus.BILLING_PERIOD_START: period,
         focus.BILLING_PERIOD_END: period + pd.offsets.MonthBegin(1),
         focus.CHARGE_PERIOD_START: start,
-        focus.CHARGE_PERIOD_END: start + pd.Timedelta(days=1),
+        focus.CHARGE_PERIOD_END: start + pd.Timedelta(hours=hours),
         focus.CHARGE_CATEGORY: category,
         focus.PROVIDER_NAME: provider,
         focus.SUB_ACCOUNT_ID: "222222222222",

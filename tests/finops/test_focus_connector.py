@@ -37,8 +37,8 @@ def exported(org: sample.SampleOrg, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def _read(path: Path, fmt: str = "auto") -> tuple[pd.DataFrame, list[normalise.RawTotal], int]:
-    _, daily, totals, rows = read_source(sources.expand(str(path)), fmt, normalise.DEFAULT_TAG_ALIASES)
-    return daily, totals, rows
+    read = read_source(sources.expand(str(path)), fmt, normalise.DEFAULT_TAG_ALIASES)
+    return read.daily, read.totals, read.rows
 
 
 def _by_scope(totals: list[normalise.RawTotal]) -> dict[tuple[str, str, date, str], Decimal]:
@@ -322,8 +322,6 @@ def test_remote_parquet_is_downloaded_once(aws: str, tmp_path: Path) -> None:
     s3.meta.events.register(
         "before-call.s3.GetObject", lambda params, **_: downloads.append(params["url_path"])
     )
-    _, _, totals, rows = read_source(
-        sources.expand("s3://bills/focus/", s3), "auto", normalise.DEFAULT_TAG_ALIASES
-    )
-    assert (rows, totals[0].billed_cost) == (2, Decimal("3.5"))
+    read = read_source(sources.expand("s3://bills/focus/", s3), "auto", normalise.DEFAULT_TAG_ALIASES)
+    assert (read.rows, read.totals[0].billed_cost) == (2, Decimal("3.5"))
     assert downloads == ["/focus/focus.parquet"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from finops.errors import UserError
 from jobs.ingest import ingest
 from storage.db import unit_of_work
-from storage.models import IngestionRun
+from storage.models import CostHourly, IngestionRun
 
 HEADER = "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ProviderName,BilledCost\n"
 
@@ -46,3 +47,61 @@ async def test_interactive_failure_is_not_recorded(engine: AsyncEngine, tmp_path
     with pytest.raises(UserError, match="does not exist"):
         await ingest(engine, str(tmp_path / "missing.csv"), record_failures=True)
     assert [status for status, _ in await _runs(engine)] == ["failed"]
+
+
+HOURLY_HEADER = (
+    "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ChargePeriodEnd,"
+    "ProviderName,ServiceName,BilledCost,Tags\n"
+)
+
+
+def _hourly_rows(day: str, hours: range, cost: str, service: str = "Amazon EC2") -> str:
+    return "".join(
+        f'a,USD,2026-10-01,{day}T{h:02d}:00:00Z,{day}T{h + 1:02d}:00:00Z,AWS,{service},{cost},"{{""team"":""data""}}"\n'
+        if h < 23
+        else f"a,USD,2026-10-01,{day}T23:00:00Z,{day}T23:59:59Z,AWS,{service},{cost},{{}}\n"
+        for h in hours
+    )
+
+
+async def _hourly(engine: AsyncEngine) -> list[tuple[str, str | None, str | None, Decimal]]:
+    async with unit_of_work(engine) as session:
+        rows = await session.execute(
+            select(
+                CostHourly.usage_hour, CostHourly.service, CostHourly.team, CostHourly.billed_cost
+            ).order_by(CostHourly.usage_hour, CostHourly.service)
+        )
+        return [(hour.strftime("%dT%H"), service, team, cost) for hour, service, team, cost in rows.tuples()]
+
+
+async def test_hourly_line_items_are_kept_by_the_hour_and_replaced_with_their_period(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    bill = tmp_path / "bill.csv"
+    # Two line items in the same hour add up; the 23:00 item is not a whole hour: daily only.
+    bill.write_text(
+        HOURLY_HEADER
+        + _hourly_rows("2026-10-02", range(9, 11), "1.5")
+        + _hourly_rows("2026-10-02", range(9, 10), "2")
+        + _hourly_rows("2026-10-02", range(23, 24), "7")
+    )
+    result = await ingest(engine, str(bill))
+    assert result.load.rows_stored > 0
+    assert await _hourly(engine) == [
+        ("02T09", "Amazon EC2", "data", Decimal("3.5")),
+        ("02T10", "Amazon EC2", "data", Decimal("1.5")),
+    ]
+    # The provider re-delivers the period: the hours it no longer has are gone, none doubled.
+    bill.write_text(HOURLY_HEADER + _hourly_rows("2026-10-02", range(10, 12), "4"))
+    await ingest(engine, str(bill))
+    assert await _hourly(engine) == [
+        ("02T10", "Amazon EC2", "data", Decimal("4")),
+        ("02T11", "Amazon EC2", "data", Decimal("4")),
+    ]
+
+
+async def test_daily_exports_store_no_hourly_rows(engine: AsyncEngine, tmp_path: Path) -> None:
+    bill = tmp_path / "bill.csv"
+    bill.write_text(HEADER + "a,USD,2026-10-01,2026-10-03,AWS,12.5\n")
+    await ingest(engine, str(bill))
+    assert await _hourly(engine) == []
