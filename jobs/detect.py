@@ -1,5 +1,8 @@
 """Detection run: series from the store -> findings -> root cause -> grouping -> anomalies.
 
+Daily series always; hourly series too where exports charge by the hour (`cost_hourly`), so a
+spike is caught within its day.
+
 `detect(engine, as_of)` behaves as the scheduled run on that day would: it reads only costs
 charged up to `as_of`. The model fitting runs in a worker thread, never on the event loop.
 """
@@ -18,6 +21,7 @@ from bot.settings import Detection
 from finops.anomaly import detect as detection
 from finops.anomaly import group, rootcause
 from finops.anomaly.detect import Finding, Override, Rules, Series, Thresholds
+from finops.anomaly.hourly import HourlySeries, detect_hourly
 from storage import anomalies
 from storage import series as cost_series
 from storage.db import unit_of_work
@@ -47,10 +51,17 @@ def rules(config: Detection) -> Rules:
     return Rules(default, overrides)
 
 
-def find(series: Sequence[Series], rules: Rules) -> list[Finding]:
-    """The CPU part: one baseline fit per series."""
-    found = (detection.detect(one, rules) for one in series)
-    return sorted((f for f in found if f is not None), key=lambda f: f.impact, reverse=True)
+def find(series: Sequence[Series], rules: Rules, hourly: Sequence[HourlySeries] = ()) -> list[Finding]:
+    """The CPU part: one baseline fit per series. A scope's daily finding wins over its hourly
+    one (the same anomaly, seen over a whole day)."""
+    daily = [f for f in (detection.detect(one, rules) for one in series) if f is not None]
+    seen = {(tuple(sorted(f.scope.items())), f.currency) for f in daily}
+    by_hour = [
+        f
+        for f in (detect_hourly(one, rules) for one in hourly)
+        if f is not None and (tuple(sorted(f.scope.items())), f.currency) not in seen
+    ]
+    return sorted([*daily, *by_hour], key=lambda f: f.impact, reverse=True)
 
 
 async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> DetectionRun:
@@ -61,11 +72,18 @@ async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> Detecti
             for dimensions in config.dimension_sets
             for one in await cost_series.daily_series(session, dimensions, as_of, latest)
         ]
-    findings = await asyncio.to_thread(find, series, rules(config))
+        hourly = [
+            one
+            for dimensions in config.dimension_sets
+            for one in await cost_series.hourly_series(session, dimensions, as_of)
+        ]
+    findings = await asyncio.to_thread(find, series, rules(config), hourly)
     explained = []
     async with unit_of_work(engine) as session:
         for finding in findings:
-            rows = await anomalies.child_rows(session, finding.scope, finding.currency, finding.date)
+            rows = await anomalies.child_rows(
+                session, finding.scope, finding.currency, finding.date, finding.hours
+            )
             causes = await asyncio.to_thread(
                 rootcause.explain, finding.scope, finding.date, finding.impact, rows
             )
@@ -78,7 +96,7 @@ async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> Detecti
             shown = [cause.as_dict() for cause in representative.causes]
             reported.append(anomalies.seen(representative.finding, shown, head, members))
             new += [saved.anomaly.fingerprint for saved in (head, *members) if saved.new]
-    return DetectionRun(as_of, len(series), reported, new)
+    return DetectionRun(as_of, len(series) + len(hourly), reported, new)
 
 
 async def _save(session: Any, item: group.Explained, group_fingerprint: str | None) -> anomalies.Saved:

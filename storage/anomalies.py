@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from finops.anomaly.detect import SEVERITIES, Finding
-from finops.anomaly.rootcause import CHILD_DIMENSIONS, WEEKS
-from storage.models import Anomaly, CostDaily
-from storage.series import column
+from finops.anomaly.rootcause import CHILD_DIMENSIONS, WEEKS, usual_days
+from storage.models import HOURLY_DIMENSIONS, Anomaly, CostDaily, CostHourly
+from storage.series import column, hourly_column
 from storage.types import utcnow
 
 CONTINUES_WITHIN = 2  # days between an anomaly's last day and a new finding's start
@@ -38,9 +38,16 @@ class Saved:
 
 
 async def child_rows(
-    session: AsyncSession, scope: Mapping[str, Any], currency: str, day: date
+    session: AsyncSession,
+    scope: Mapping[str, Any],
+    currency: str,
+    day: date,
+    hours: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """The scope's daily cost by child dimension over the weeks root cause compares with."""
+    """The scope's daily cost by child dimension over the weeks root cause compares with; for an
+    hourly finding, the cost of its hours (`hours`, first and last) on each of those days."""
+    if hours is not None:
+        return await _hourly_child_rows(session, scope, currency, day, hours)
     dimensions = [d for d in CHILD_DIMENSIONS if d not in scope]
     columns = [column(d) for d in dimensions]
     query = (
@@ -54,6 +61,32 @@ async def child_rows(
         .group_by(CostDaily.usage_date, *columns)
     )
     rows = (await session.execute(query)).tuples().all()
+    frame = pd.DataFrame(rows, columns=["usage_date", *dimensions, "cost"])
+    frame["cost"] = frame["cost"].astype(float)
+    return frame
+
+
+async def _hourly_child_rows(
+    session: AsyncSession, scope: Mapping[str, Any], currency: str, day: date, hours: tuple[int, int]
+) -> pd.DataFrame:
+    dimensions = [d for d in HOURLY_DIMENSIONS if d in CHILD_DIMENSIONS and d not in scope]
+    columns = [hourly_column(d) for d in dimensions]
+    first, last = hours
+    wanted = [
+        datetime.combine(one, time(hour), tzinfo=UTC)
+        for one in [day, *usual_days(day)]
+        for hour in range(first, last + 1)
+    ]
+    query = (
+        select(CostHourly.usage_hour, *columns, func.sum(CostHourly.billed_cost))
+        .where(
+            CostHourly.currency == currency,
+            CostHourly.usage_hour.in_(wanted),
+            *(hourly_column(k) == v for k, v in scope.items()),
+        )
+        .group_by(CostHourly.usage_hour, *columns)
+    )
+    rows = [(hour.date(), *rest) for hour, *rest in (await session.execute(query)).tuples().all()]
     frame = pd.DataFrame(rows, columns=["usage_date", *dimensions, "cost"])
     frame["cost"] = frame["cost"].astype(float)
     return frame
@@ -118,6 +151,7 @@ async def save(
         anomaly.upper = finding.upper
         anomaly.impact = finding.impact
         anomaly.pct = finding.pct
+        anomaly.first_hour, anomaly.last_hour = finding.hours or (None, None)
         anomaly.root_cause = root_cause
     anomaly.severity = finding.severity if new else _worse(anomaly.severity, finding.severity)
     anomaly.group_fingerprint = group
@@ -183,6 +217,7 @@ def as_dict(anomaly: Anomaly, related: Sequence[Anomaly] = ()) -> dict[str, Any]
         "upper": _money(anomaly.upper),
         "impact": _money(anomaly.impact),
         "pct": anomaly.pct,
+        "hours": _hours(anomaly.first_hour, anomaly.last_hour),
         "severity": anomaly.severity,
         "kind": anomaly.kind,
         "confidence": anomaly.confidence,
@@ -192,6 +227,11 @@ def as_dict(anomaly: Anomaly, related: Sequence[Anomaly] = ()) -> dict[str, Any]
         ],
         "status": anomaly.status,
     }
+
+
+def _hours(first: int | None, last: int | None) -> dict[str, int] | None:
+    """An hourly anomaly's hours (UTC) on its latest day; None for a daily one."""
+    return None if first is None or last is None else {"first": first, "last": last}
 
 
 def seen(
@@ -207,6 +247,7 @@ def seen(
         "upper": _money(finding.upper),
         "impact": _money(finding.impact),
         "pct": finding.pct,
+        "hours": _hours(*(finding.hours or (None, None))),
         "severity": finding.severity,
         "confidence": finding.confidence,
         "root_cause": causes,

@@ -175,7 +175,9 @@ class Anomaly(Base):
     scope: Mapped[dict[str, Any]]
     usage_date: Mapped[date] = mapped_column(Date)  # the day it started (part of the fingerprint)
     last_date: Mapped[date | None] = mapped_column(Date)  # the latest anomalous day seen
-    hour: Mapped[int | None] = mapped_column(SmallInteger)  # hourly anomalies: its latest hour (UTC)
+    # Hourly anomalies: the first and last anomalous hour (UTC) of its latest day.
+    first_hour: Mapped[int | None] = mapped_column(SmallInteger)
+    last_hour: Mapped[int | None] = mapped_column(SmallInteger)
     currency: Mapped[str] = mapped_column(String(3))
     kind: Mapped[str] = mapped_column(String(16), default="spike", server_default="spike")  # spike/step/new
     confidence: Mapped[str] = mapped_column(String(8), default="high", server_default="high")

@@ -1,9 +1,9 @@
-"""Daily cost series summed in SQL: what detection and forecasts read."""
+"""Daily and hourly cost series summed in SQL: what detection and forecasts read."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -12,8 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from finops.anomaly.detect import Series
-from storage.models import CostDaily
+from finops.anomaly.hourly import HourlySeries
+from storage.models import HOURLY_DIMENSIONS, CostDaily, CostHourly
 
+HOUR = timedelta(hours=1)
 HISTORY_DAYS = 120  # the baseline's 12 weeks, and a whole quarter for forecasts
 
 
@@ -48,20 +50,78 @@ async def daily_series(
         .group_by(*columns, CostDaily.currency, CostDaily.usage_date)
     )
     frame = pd.DataFrame(
-        (await session.execute(query)).tuples().all(), columns=[*dimensions, "currency", "day", "cost"]
+        (await session.execute(query)).tuples().all(), columns=[*dimensions, "currency", "at", "cost"]
     )
+    return [
+        Series(scope, currency, first, values)
+        for scope, currency, first, values in _filled(frame, dimensions, latest, lambda a, b: (a - b).days)
+    ]
+
+
+def _filled(
+    frame: pd.DataFrame,
+    dimensions: Sequence[str],
+    latest: Mapping[str, Any],
+    steps: Callable[[Any, Any], int],
+) -> Iterator[tuple[dict[str, str], str, Any, np.ndarray]]:
+    """Per scope and currency in `frame` (`at`, `cost`): its first time and its costs from then
+    to its latest time (its provider's, when the scope has one), `steps(b, a)` apart, gaps as zero."""
     overall = max(latest.values())
-    series = []
     for key, rows in frame.groupby([*dimensions, "currency"], sort=True):
         *values, currency = key
         scope = dict(zip(dimensions, map(str, values), strict=True))
         last = latest.get(scope["provider"], overall) if "provider" in scope else overall
-        first = min(rows["day"])
+        first = min(rows["at"])
         if first > last:
             continue
-        daily = np.zeros((last - first).days + 1)
-        for day, cost in zip(rows["day"], rows["cost"], strict=True):
-            if day <= last:
-                daily[(day - first).days] += float(cost)
-        series.append(Series(scope, str(currency), first, daily))
-    return series
+        filled = np.zeros(steps(last, first) + 1)
+        for at, cost in zip(rows["at"], rows["cost"], strict=True):
+            if at <= last:
+                filled[steps(at, first)] += float(cost)
+        yield scope, str(currency), first, filled
+
+
+HOURLY_HISTORY_DAYS = 28  # the hourly baseline's days (cost_hourly keeps a little more)
+
+
+def hourly_column(dimension: str) -> Any:
+    return getattr(CostHourly, dimension)
+
+
+async def hourly_series(session: AsyncSession, dimensions: Sequence[str], as_of: date) -> list[HourlySeries]:
+    """Hourly BilledCost per value of `dimensions` and currency, from the exports that charge by
+    the hour, up to the end of `as_of` and the latest hour with data (per provider when the scope
+    has one), missing hours as zero. Empty when a dimension is not kept by the hour."""
+    if not set(dimensions) <= set(HOURLY_DIMENSIONS):
+        return []
+    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
+    since = end - timedelta(days=HOURLY_HISTORY_DAYS + 1)
+    window = (CostHourly.usage_hour >= since, CostHourly.usage_hour < end)
+    latest = dict(
+        (
+            await session.execute(
+                select(CostHourly.provider, func.max(CostHourly.usage_hour))
+                .where(*window)
+                .group_by(CostHourly.provider)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    if not latest:
+        return []
+    columns = [hourly_column(d) for d in dimensions]
+    query = (
+        select(*columns, CostHourly.currency, CostHourly.usage_hour, func.sum(CostHourly.billed_cost))
+        .where(*window, *(c.is_not(None) for c in columns))
+        .group_by(*columns, CostHourly.currency, CostHourly.usage_hour)
+    )
+    frame = pd.DataFrame(
+        (await session.execute(query)).tuples().all(), columns=[*dimensions, "currency", "at", "cost"]
+    )
+    return [
+        HourlySeries(scope, currency, first, values)
+        for scope, currency, first, values in _filled(
+            frame, dimensions, latest, lambda a, b: int((a - b) / HOUR)
+        )
+    ]

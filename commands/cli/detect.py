@@ -68,8 +68,10 @@ def _print(run: DetectionRun) -> None:
         )
         since = f"{a['kind']} since {a['start']} ({a['status']})"
         console.print(f"  [bold]{a['severity']}[/bold] {since}: {_scope(a['scope'])}")
+        hours = a["hours"]
+        when = f"{a['date']} {hours['first']:02d}:00-{hours['last']:02d}:59 UTC" if hours else a["date"]
         console.print(
-            f"    {a['date']}: {money(Decimal(a['actual']), currency)}, expected "
+            f"    {when}: {money(Decimal(a['actual']), currency)}, expected "
             f"{money(Decimal(a['expected']), currency)} ({change})"
         )
         for cause in a["root_cause"]:

@@ -85,6 +85,7 @@ class Finding:
     kind: str  # "spike", or "new" for a series with little history
     confidence: str
     model: str
+    hours: tuple[int, int] | None = None  # hourly findings: the first and last anomalous hour (UTC)
 
     @property
     def fingerprint(self) -> str:
@@ -98,7 +99,7 @@ def fingerprint(scope: Mapping[str, str], currency: str, start: date) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _money(value: float) -> Decimal:
+def money(value: float) -> Decimal:
     return Decimal(repr(float(value))).quantize(_CENT)
 
 
@@ -179,16 +180,16 @@ def _judge(
             break
         start = day - timedelta(days=back)
     surprise = impact / spread
-    exact_impact = _money(impact)
+    exact_impact = money(impact)
     return Finding(
         scope=dict(series.scope),
         currency=series.currency,
         start=start,
         date=day,
-        actual=_money(actual),
-        expected=_money(expected),
-        lower=_money(lower),
-        upper=_money(upper),
+        actual=money(actual),
+        expected=money(expected),
+        lower=money(lower),
+        upper=money(upper),
         impact=exact_impact,
         pct=None if pct is None else round(pct, 1),
         surprise=round(surprise, 1),

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from finops.anomaly.detect import money
+
 CHILD_DIMENSIONS = (
     "billing_account",
     "service",
@@ -31,7 +33,6 @@ WEEKS = 4
 EXPLAINED = 0.8
 MAX_CAUSES = 3
 TIE = 0.9  # shares within 10% of the best count as a tie, won by the earlier dimension
-_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def explain(
         share = _share(change, impact)
         explained += share
         child_scope = {**scope, dimension: _value(str(child))}
-        causes.append(Cause(child_scope, _money(change), round(share, 3)))
+        causes.append(Cause(child_scope, money(change), round(share, 3)))
     top = causes[0]
     deeper = _deeper(top, rows[_matches(rows, dimension, top.scope[dimension])], day, impact, candidates)
     return [top, deeper, *causes[1:]] if deeper else causes
@@ -125,7 +126,7 @@ def _deeper(
             child = _value(str(changes.index[0]))
             found = Cause(
                 {**top.scope, dimension: child},
-                _money(changes.iloc[0]),
+                money(changes.iloc[0]),
                 _share(changes.iloc[0], impact),
             )
     return found
@@ -135,7 +136,3 @@ def _share(change: float, impact: Decimal) -> float:
     """The part of the anomaly a child explains (its change can exceed the anomaly's impact,
     which is measured against a different baseline: then it explains all of it)."""
     return round(min(float(change) / float(impact), 1.0), 3)
-
-
-def _money(value: float) -> Decimal:
-    return Decimal(repr(float(value))).quantize(_CENT)

@@ -17,7 +17,7 @@ from tests.cli_runner import RunCli
 EC2 = {"provider": "aws", "service": "Amazon Elastic Compute Cloud"}
 KEYS = {
     "fingerprint", "scope", "currency", "start", "date", "actual", "expected", "lower", "upper", "impact",
-    "pct", "severity", "kind", "confidence", "root_cause", "related", "status", "new",
+    "pct", "hours", "severity", "kind", "confidence", "root_cause", "related", "status", "new",
 }  # fmt: skip
 
 
@@ -75,6 +75,7 @@ def test_detect_finds_the_spike_on_its_first_day_once(
     assert document["as_of"] == spike["start"]
     found = _by_scope(document, EC2)
     assert found is not None and set(found) == KEYS
+    assert found["hours"] is None  # a daily export: a daily anomaly
     assert (found["date"], found["start"], found["status"], found["new"]) == (spike["start"],) * 2 + (
         "open",
         True,

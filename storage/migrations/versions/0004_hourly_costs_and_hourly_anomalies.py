@@ -47,12 +47,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_cost_hourly_usage_hour", ["usage_hour"], unique=False)
 
     with op.batch_alter_table("anomalies", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("hour", sa.SmallInteger(), nullable=True))
+        batch_op.add_column(sa.Column("first_hour", sa.SmallInteger(), nullable=True))
+        batch_op.add_column(sa.Column("last_hour", sa.SmallInteger(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("anomalies", schema=None) as batch_op:
-        batch_op.drop_column("hour")
+        batch_op.drop_column("last_hour")
+        batch_op.drop_column("first_hour")
 
     with op.batch_alter_table("cost_hourly", schema=None) as batch_op:
         batch_op.drop_index("ix_cost_hourly_usage_hour")
