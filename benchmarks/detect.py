@@ -14,6 +14,7 @@ Then times one detection run over `--timing-series` series.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import time
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from finops.anomaly.detect import Rules, Series, Thresholds, detect
+from jobs.detect import find
 
 FIRST_DAY = date(2024, 11, 1)
 EVAL_DAYS = 60
@@ -127,23 +129,16 @@ def evaluate(cases: list[Case], days: int, rules: Rules, workers: int) -> None:
     print(f"  replay time: {seconds:.1f}s with {workers} worker(s)")
 
 
-def _once(args: tuple[Sequence[Case], Rules]) -> int:
-    cases, rules = args
-    return sum(
-        detect(Series({"series": str(n)}, "USD", FIRST_DAY, case.values), rules) is not None
-        for n, case in enumerate(cases)
-    )
-
-
 def timing(count: int, days: int, workers: int, rules: Rules) -> None:
+    """One run of the detection job's CPU part (`jobs.detect.find`), as the scheduler runs it."""
     cases = generate(count, days, seed=2)
+    series = [Series({"series": str(n)}, "USD", FIRST_DAY, case.values) for n, case in enumerate(cases)]
     started = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
-        found = sum(pool.map(_once, [(cases[i::workers], rules) for i in range(workers)]))
+    found = asyncio.run(find(series, rules, workers=workers))
     seconds = time.perf_counter() - started
     print(
         f"one detection run over {count:,} series x {days} days: {seconds:.1f}s "
-        f"with {workers} worker(s), {found:,} anomalies"
+        f"with {workers} worker(s), {len(found):,} anomalies"
     )
 
 

@@ -4,13 +4,17 @@ Daily series always; hourly series too where exports charge by the hour (`cost_h
 spike is caught within its day.
 
 `detect(engine, as_of)` behaves as the scheduled run on that day would: it reads only costs
-charged up to `as_of`. The model fitting runs in a worker thread, never on the event loop.
+charged up to `as_of`. The model fitting runs in a worker thread, or in worker processes when
+there are many series, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,6 +29,11 @@ from finops.anomaly.hourly import HourlySeries, detect_hourly
 from storage import anomalies
 from storage import series as cost_series
 from storage.db import unit_of_work
+
+# Fitting 10,000 series takes about a minute of one core: past this many, the fits are split over
+# worker processes (a thread would share one core with the event loop and the GIL).
+PARALLEL_FROM = 2_000
+WORKERS = min(os.cpu_count() or 1, 4)
 
 
 @dataclass(frozen=True)
@@ -51,17 +60,55 @@ def rules(config: Detection) -> Rules:
     return Rules(default, overrides)
 
 
-def find(series: Sequence[Series], rules: Rules, hourly: Sequence[HourlySeries] = ()) -> list[Finding]:
-    """The CPU part: one baseline fit per series. A scope's daily finding wins over its hourly
-    one (the same anomaly, seen over a whole day)."""
-    daily = [f for f in (detection.detect(one, rules) for one in series) if f is not None]
+def _daily(series: Sequence[Series], rules: Rules) -> list[Finding]:
+    return [f for f in (detection.detect(one, rules) for one in series) if f is not None]
+
+
+def _hourly(series: Sequence[HourlySeries], rules: Rules) -> list[Finding]:
+    return [f for f in (detect_hourly(one, rules) for one in series) if f is not None]
+
+
+def merge(daily: Sequence[Finding], hourly: Sequence[Finding]) -> list[Finding]:
+    """All findings, largest impact first. A scope's daily finding wins over its hourly one (the
+    same anomaly, seen over a whole day)."""
     seen = {(tuple(sorted(f.scope.items())), f.currency) for f in daily}
-    by_hour = [
-        f
-        for f in (detect_hourly(one, rules) for one in hourly)
-        if f is not None and (tuple(sorted(f.scope.items())), f.currency) not in seen
-    ]
-    return sorted([*daily, *by_hour], key=lambda f: f.impact, reverse=True)
+    by_hour = [f for f in hourly if (tuple(sorted(f.scope.items())), f.currency) not in seen]
+    return sorted([*daily, *by_hour], key=lambda f: (-f.impact, f.fingerprint))
+
+
+async def find(
+    series: Sequence[Series],
+    rules: Rules,
+    hourly: Sequence[HourlySeries] = (),
+    workers: int = WORKERS,
+    parallel_from: int = PARALLEL_FROM,
+) -> list[Finding]:
+    """The CPU part, one baseline fit per series, off the event loop: in a worker thread, or
+    split over `workers` processes when there are `parallel_from` series or more."""
+    daily = await _off_loop(_daily, series, rules, workers, parallel_from)
+    by_hour = await _off_loop(_hourly, hourly, rules, workers, parallel_from)
+    return merge(daily, by_hour)
+
+
+async def _off_loop(
+    fit: Callable[[Sequence[Any], Rules], list[Finding]],
+    series: Sequence[Any],
+    rules: Rules,
+    workers: int,
+    parallel_from: int,
+) -> list[Finding]:
+    if len(series) < max(parallel_from, 1) or workers < 2:
+        return await asyncio.to_thread(fit, series, rules)
+    loop = asyncio.get_running_loop()
+    # spawn, not fork: forking a process that runs an event loop and threads is unsafe.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        parts = await asyncio.gather(
+            *(loop.run_in_executor(pool, fit, list(series[i::workers]), rules) for i in range(workers))
+        )
+    finally:
+        pool.shutdown(wait=False)
+    return [finding for part in parts for finding in part]
 
 
 async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> DetectionRun:
@@ -77,7 +124,7 @@ async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> Detecti
             for dimensions in config.dimension_sets
             for one in await cost_series.hourly_series(session, dimensions, as_of)
         ]
-    findings = await asyncio.to_thread(find, series, rules(config), hourly)
+    findings = await find(series, rules(config), hourly)
     explained = []
     async with unit_of_work(engine) as session:
         for finding in findings:

@@ -9,9 +9,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from finops import normalise
-from storage.costs import LoadResult, provider_totals, replace_costs
+from storage.costs import HOURLY_RETENTION_DAYS, LoadResult, provider_totals, replace_costs
 from storage.db import unit_of_work
-from storage.models import CostDaily, IngestionRun
+from storage.models import CostDaily, CostHourly, IngestionRun
 from tests.factories import frame, item
 
 
@@ -135,3 +135,28 @@ async def test_rows_land_in_monthly_partitions_on_postgres(engine: AsyncEngine) 
             )
         ).all()
     assert per_partition == [("cost_daily_p202602", 2), ("cost_daily_p202603", 2)]
+
+
+async def test_hourly_rows_keep_only_the_recent_weeks(engine: AsyncEngine) -> None:
+    # One hour a day from 2026-01-01 to 2026-02-14: 45 days of hourly line items.
+    days = pd.date_range("2026-01-01 10:00", "2026-02-14 10:00", freq="D")
+    items = frame(*(item(str(day), "2", hours=1) for day in days))
+    hourly = normalise.hourly_partial(items)
+    assert hourly is not None
+    async with unit_of_work(engine) as session:
+        await replace_costs(
+            session,
+            source="s",
+            fmt="focus",
+            fingerprint="f",
+            location=None,
+            daily=normalise.rollup(items),
+            hourly=normalise.finish_hourly(hourly),
+            raw=normalise.raw_totals(items),
+        )
+    async with unit_of_work(engine) as session:
+        kept = (await session.execute(select(func.min(CostHourly.usage_hour), func.count()))).one()
+        daily = await session.scalar(select(func.count()).select_from(CostDaily))
+    first, count = kept
+    assert (first.isoformat(), count) == ("2026-01-11T10:00:00+00:00", HOURLY_RETENTION_DAYS)
+    assert daily == len(days)  # the daily roll-up keeps everything
