@@ -16,6 +16,7 @@ from tests.factories import frame, item
 
 
 async def _load(engine: AsyncEngine, items: pd.DataFrame, source: str = "s3://bills/aws") -> LoadResult:
+    hourly = normalise.hourly_partial(items)
     async with unit_of_work(engine) as session:
         return await replace_costs(
             session,
@@ -24,6 +25,7 @@ async def _load(engine: AsyncEngine, items: pd.DataFrame, source: str = "s3://bi
             fingerprint=normalise.fingerprint(items),
             location=source,
             daily=normalise.rollup(items),
+            hourly=None if hourly is None else normalise.finish_hourly(hourly),
             raw=normalise.raw_totals(items),
         )
 
@@ -141,19 +143,7 @@ async def test_hourly_rows_keep_only_the_recent_weeks(engine: AsyncEngine) -> No
     # One hour a day from 2026-01-01 to 2026-02-14: 45 days of hourly line items.
     days = pd.date_range("2026-01-01 10:00", "2026-02-14 10:00", freq="D")
     items = frame(*(item(str(day), "2", hours=1) for day in days))
-    hourly = normalise.hourly_partial(items)
-    assert hourly is not None
-    async with unit_of_work(engine) as session:
-        await replace_costs(
-            session,
-            source="s",
-            fmt="focus",
-            fingerprint="f",
-            location=None,
-            daily=normalise.rollup(items),
-            hourly=normalise.finish_hourly(hourly),
-            raw=normalise.raw_totals(items),
-        )
+    await _load(engine, items)
     async with unit_of_work(engine) as session:
         kept = (await session.execute(select(func.min(CostHourly.usage_hour), func.count()))).one()
         daily = await session.scalar(select(func.count()).select_from(CostDaily))
