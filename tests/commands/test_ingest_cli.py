@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date
 from decimal import Decimal
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from sqlalchemy import func, select
 
 from finops import focus, sample
+from storage.db import connect, unit_of_work
+from storage.models import CostDaily
 from tests.cli_runner import RunCli
 
 END = date(2026, 10, 31)
@@ -108,3 +112,32 @@ def test_ingest_from_s3_prefix(cli: RunCli, aws: str, exports: Path, org: sample
     empty = cli("ingest", "s3://bills/nothing/")
     assert empty.code == 2
     assert "nothing to read under s3://bills/nothing/" in empty.err
+
+
+def test_configured_tag_aliases_name_the_team(
+    cli: RunCli, database_url: str, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text('[tag_aliases]\nteam = ["squad", "user:squad"]\n')
+    clean_env.setenv("FINOPS_CONFIG", str(config))
+    bill = tmp_path / "bill.csv"
+    bill.write_text(
+        "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ProviderName,BilledCost,Tags\n"
+        'a,USD,2026-10-01,2026-10-03,AWS,1.5,"{""squad"": ""payments"", ""team"": ""ignored""}"\n'
+        'a,USD,2026-10-01,2026-10-03,AWS,2,"{""user:squad"": ""data""}"\n'
+        'a,USD,2026-10-01,2026-10-03,AWS,4,"{""team"": ""web""}"\n'
+    )
+    assert cli("ingest", str(bill), database_url=database_url).code == 0
+
+    async def teams() -> dict[str | None, Decimal]:
+        engine = connect(database_url)
+        try:
+            async with unit_of_work(engine) as session:
+                rows = await session.execute(
+                    select(CostDaily.team, func.sum(CostDaily.billed_cost)).group_by(CostDaily.team)
+                )
+                return dict(rows.tuples().all())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(teams()) == {"payments": Decimal("1.5"), "data": Decimal("2"), None: Decimal("4")}
