@@ -1,9 +1,12 @@
 """Spend forecast to the end of the month or quarter, with an interval.
 
 The cost so far in the period plus the baseline of `finops.anomaly.model` projected over the
-days left (weekday pattern, damped trend, the month-start charges that fall in them). The
-interval widens with the days left: day-to-day noise adds up as the square root of the days,
-an error in the level itself adds up linearly.
+days left (weekday pattern, trend, the month-start charges that fall in them). The baseline damps
+its trend hard (it serves detection, one day ahead); weeks ahead the trend is kept at
+`TREND_DAMPING` per day, which took the backtest's day-10 error from 0.45% to 0.37% and removed
+its bias (actuals were mostly above the forecast). The interval widens with the days left:
+day-to-day noise adds up as the square root of the days, an error in the level linearly, an
+error in the slope with the trend.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from finops.anomaly import model
 
 Period = Literal["month", "quarter"]
 Z = 1.645  # a 90% interval
+TREND_DAMPING = 0.97  # per day, for the weeks ahead
 _CENT = Decimal("0.01")
 
 
@@ -49,6 +53,18 @@ def _money(value: float) -> Decimal:
     return Decimal(repr(float(value))).quantize(_CENT)
 
 
+def _damped(days: int, damping: float) -> np.ndarray:
+    """How many days of slope the trend has added after each of the next `days` days."""
+    steps = np.arange(1, days + 1)
+    return np.asarray(damping * (1 - damping**steps) / (1 - damping))
+
+
+def _trend_ahead(slope: float, days: int) -> float:
+    """What the trend adds over `days` at the forecast's damping beyond the baseline's own (which
+    damps hard: it serves one day ahead)."""
+    return float(slope * np.sum(_damped(days, TREND_DAMPING) - _damped(days, model.DAMPING)))
+
+
 def forecast(values: np.ndarray, first_day: date, period: Period = "month") -> Forecast | None:
     """The forecast for the period holding the last day of `values` (daily cost from `first_day`)."""
     if not len(values):
@@ -65,8 +81,11 @@ def forecast(values: np.ndarray, first_day: date, period: Period = "month") -> F
         return None
     daily_spread = float(expectation.spread.mean())
     level_error = daily_spread / np.sqrt(model.LEVEL_DAYS)
-    spread = Z * (daily_spread * np.sqrt(left) + level_error * left)
-    remaining = float(expectation.expected.sum())
+    # The slope is the difference of two trend values LEVEL_DAYS apart, each as unsure as the level.
+    slope_error = np.sqrt(2) * level_error / model.LEVEL_DAYS
+    trend_days = float(_damped(left, TREND_DAMPING).sum())
+    spread = Z * (daily_spread * np.sqrt(left) + level_error * left + slope_error * trend_days)
+    remaining = float(expectation.expected.sum()) + _trend_ahead(expectation.slope, left)
     lower = so_far + remaining - spread
     if np.all(values >= 0):
         lower = max(lower, so_far)

@@ -51,6 +51,7 @@ class Expectation:
     scale: float  # robust standard deviation of one history day's residual
     residuals: np.ndarray  # of the history's days (actual - fitted), month-start charges removed
     confidence: str  # "high" or "low"
+    slope: float = 0.0  # the trend's slope per day at the end of the history (before damping)
 
 
 Model = Callable[[np.ndarray, date, int], Expectation]
@@ -120,7 +121,7 @@ def robust_stl(history: np.ndarray, first_day: date, horizon: int) -> Expectatio
     if np.all(window >= 0):
         expected = np.maximum(expected, 0.0)
     spread = scale + np.where(ahead, excess_spread, 0.0)
-    return Expectation("stl", expected, spread, scale, residuals, "high")
+    return Expectation("stl", expected, spread, scale, residuals, "high", slope)
 
 
 def _month_starts(start: date, days: int) -> np.ndarray:
