@@ -19,11 +19,11 @@ from typing import Literal
 import numpy as np
 
 from finops.anomaly import model
+from finops.anomaly.detect import money
 
 Period = Literal["month", "quarter"]
 Z = 1.645  # a 90% interval
 TREND_DAMPING = 0.97  # per day, for the weeks ahead
-_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,6 @@ def bounds(day: date, period: Period) -> tuple[date, date]:
     return start, date(day.year + year, month + 1, 1) - timedelta(days=1)
 
 
-def _money(value: float) -> Decimal:
-    return Decimal(repr(float(value))).quantize(_CENT)
-
-
 def _damped(days: int, damping: float) -> np.ndarray:
     """How many days of slope the trend has added after each of the next `days` days."""
     steps = np.arange(1, days + 1)
@@ -74,8 +70,8 @@ def forecast(values: np.ndarray, first_day: date, period: Period = "month") -> F
     so_far = float(values[max((start - first_day).days, 0) :].sum())
     left = (end - as_of).days
     if left == 0:
-        return Forecast(period, start, end, as_of, _money(so_far), _money(so_far), _money(so_far),
-                        _money(so_far), 0, "actual")  # fmt: skip
+        return Forecast(period, start, end, as_of, money(so_far), money(so_far), money(so_far),
+                        money(so_far), 0, "actual")  # fmt: skip
     expectation = model.expect(values, first_day, left)
     if expectation is None:
         return None
@@ -94,10 +90,10 @@ def forecast(values: np.ndarray, first_day: date, period: Period = "month") -> F
         start=start,
         end=end,
         as_of=as_of,
-        actual=_money(so_far),
-        total=_money(so_far + remaining),
-        lower=_money(lower),
-        upper=_money(so_far + remaining + spread),
+        actual=money(so_far),
+        total=money(so_far + remaining),
+        lower=money(lower),
+        upper=money(so_far + remaining + spread),
         days_left=left,
         model=expectation.model,
     )
@@ -133,5 +129,5 @@ def backtest(values: np.ndarray, first_day: date, day: int) -> list[Backtest]:
         made = forecast(values[:cut], first_day, "month")
         if made is not None:
             whole = values[(start - first_day).days : (end - first_day).days + 1].sum()
-            results.append(Backtest(start, day, made, _money(whole)))
+            results.append(Backtest(start, day, made, money(whole)))
         month = end + timedelta(days=1)

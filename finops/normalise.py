@@ -75,7 +75,6 @@ HOURLY_KEYS = (
     "team",
     "currency",
 )
-HOURLY_COLUMNS = (*HOURLY_KEYS, "billed_cost")
 _HOUR = timedelta(hours=1)
 REQUIRED_MONEY = ("billed_cost", "effective_cost")  # NOT NULL in cost_daily; list_cost may be NULL
 MONEY_OUT = {
@@ -158,17 +157,32 @@ def _sum(
     return summed.rename_columns([name.removesuffix("_sum") for name in summed.column_names])
 
 
-def partial(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pa.Table:
-    """Roll one conformed batch (`finops.lineitems`) up to day x dimension set (x tag set).
+def partials(
+    items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES
+) -> tuple[pa.Table, pa.Table | None]:
+    """Roll one conformed batch (`finops.lineitems`) up to day x dimension set (x tag set) and,
+    for its line items charged by the hour, to hour x `HOURLY_KEYS` (None when it has none).
 
-    Partials of many batches are summed by `combine`; `finish` makes the rows `cost_daily` takes.
+    Partials of many batches are summed by `combine` and `combine_hourly`; `finish` and
+    `finish_hourly` make the rows `cost_daily` and `cost_hourly` take. Tags and provider names
+    are looked up once for both.
     """
     tag_set, sets = _tag_sets(items[focus.TAGS], aliases)
+    providers = _providers(items[focus.PROVIDER_NAME])
+    return _daily(items, tag_set, sets, providers), _hourly(items, tag_set, sets, providers)
+
+
+def partial(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pa.Table:
+    """The daily partial roll-up of one batch (see `partials`)."""
+    return partials(items, aliases)[0]
+
+
+def _daily(items: pa.Table, tag_set: pa.Array, sets: pa.Table, providers: pa.Array) -> pa.Table:
     keyed = pa.table(
         {
             "usage_date": _day(items[focus.CHARGE_PERIOD_START]),
             "billing_period_start": _day(items[focus.BILLING_PERIOD_START]),
-            "provider": _providers(items[focus.PROVIDER_NAME]),
+            "provider": providers,
             **{dim: items[col] for dim, col in DIMENSION_COLUMNS.items() if dim != "provider"},
             "currency": items[focus.BILLING_CURRENCY],
             "tag_set": tag_set,
@@ -183,44 +197,39 @@ def partial(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_
     return summed.select(list(ROLLUP_COLUMNS))
 
 
-def combine(partials: Sequence[pa.Table]) -> pa.Table:
-    """Sum partial roll-ups of several batches into one."""
-    if len(partials) == 1:
-        return partials[0]
-    return _sum(pa.concat_tables(partials), KEY_COLUMNS).select(list(ROLLUP_COLUMNS))
-
-
-def hourly_partial(
-    items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES
-) -> pa.Table | None:
-    """The batch's line items charged by the hour, rolled up to hour x `HOURLY_KEYS`; None when
-    it has none (a daily export)."""
-    start, end = items[focus.CHARGE_PERIOD_START], items[focus.CHARGE_PERIOD_END]
-    duration = pc.subtract(end, start)
+def _hourly(items: pa.Table, tag_set: pa.Array, sets: pa.Table, providers: pa.Array) -> pa.Table | None:
+    duration = pc.subtract(items[focus.CHARGE_PERIOD_END], items[focus.CHARGE_PERIOD_START])
     by_the_hour = pc.fill_null(pc.equal(duration, pa.scalar(_HOUR, duration.type)), False)
     if not pc.any(by_the_hour).as_py():
         return None
     rows = items.filter(by_the_hour)
-    tag_set, sets = _tag_sets(rows[focus.TAGS], aliases)
     keyed = pa.table(
         {
             "usage_hour": pc.floor_temporal(rows[focus.CHARGE_PERIOD_START], unit="hour"),
             "billing_period_start": _day(rows[focus.BILLING_PERIOD_START]),
-            "provider": _providers(rows[focus.PROVIDER_NAME]),
+            "provider": pc.filter(providers, by_the_hour),
             "billing_account": rows[focus.BILLING_ACCOUNT_ID],
             "service": rows[focus.SERVICE_NAME],
-            "team": sets["team"].take(tag_set),
+            "team": sets["team"].take(pc.filter(tag_set, by_the_hour)),
             "currency": rows[focus.BILLING_CURRENCY],
             "billed_cost": rows[focus.BILLED_COST],
         }
     )
-    return _sum(keyed, HOURLY_KEYS, money=("billed_cost",)).select(list(HOURLY_COLUMNS))
+    return combine_hourly([keyed])
+
+
+def _combine(partials: Sequence[pa.Table], keys: Sequence[str], money: Sequence[str]) -> pa.Table:
+    return _sum(pa.concat_tables(partials), keys, money=money).select([*keys, *money])
+
+
+def combine(partials: Sequence[pa.Table]) -> pa.Table:
+    """Sum partial roll-ups of several batches into one."""
+    return partials[0] if len(partials) == 1 else _combine(partials, KEY_COLUMNS, tuple(MONEY_OUT))
 
 
 def combine_hourly(partials: Sequence[pa.Table]) -> pa.Table:
-    if len(partials) == 1:
-        return partials[0]
-    return _sum(pa.concat_tables(partials), HOURLY_KEYS, money=("billed_cost",)).select(list(HOURLY_COLUMNS))
+    """Sum hourly line items or hourly partial roll-ups into one roll-up."""
+    return _combine(partials, HOURLY_KEYS, ("billed_cost",))
 
 
 def finish_hourly(rolled: pa.Table) -> pd.DataFrame:

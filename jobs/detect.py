@@ -119,10 +119,11 @@ async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> Detecti
             for dimensions in config.dimension_sets
             for one in await cost_series.daily_series(session, dimensions, as_of, latest)
         ]
+        latest_hour = await cost_series.latest_hours(session, as_of)
         hourly = [
             one
             for dimensions in config.dimension_sets
-            for one in await cost_series.hourly_series(session, dimensions, as_of)
+            for one in await cost_series.hourly_series(session, dimensions, as_of, latest_hour)
         ]
     findings = await find(series, rules(config), hourly)
     explained = []

@@ -69,8 +69,8 @@ def read_source(
             used.add(connector.name)
             read_in_file = 0
             for batch in connector.batches(file):
-                partials.append(normalise.partial(batch, aliases))
-                by_hour = normalise.hourly_partial(batch, aliases)
+                daily, by_hour = normalise.partials(batch, aliases)
+                partials.append(daily)
                 if by_hour is not None:
                     hourly.append(by_hour)
                 totals = normalise.merge_totals([*totals, *normalise.raw_totals(batch)])

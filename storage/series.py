@@ -88,32 +88,34 @@ def hourly_column(dimension: str) -> Any:
     return getattr(CostHourly, dimension)
 
 
-async def hourly_series(session: AsyncSession, dimensions: Sequence[str], as_of: date) -> list[HourlySeries]:
+def _hourly_window(as_of: date) -> tuple[Any, Any]:
+    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
+    since = end - timedelta(days=HOURLY_HISTORY_DAYS + 1)
+    return CostHourly.usage_hour >= since, CostHourly.usage_hour < end
+
+
+async def latest_hours(session: AsyncSession, as_of: date) -> dict[str, datetime]:
+    """The latest hour with hourly data per provider, up to the end of `as_of`."""
+    rows = await session.execute(
+        select(CostHourly.provider, func.max(CostHourly.usage_hour))
+        .where(*_hourly_window(as_of))
+        .group_by(CostHourly.provider)
+    )
+    return {provider: last for provider, last in rows.tuples()}
+
+
+async def hourly_series(
+    session: AsyncSession, dimensions: Sequence[str], as_of: date, latest: Mapping[str, datetime]
+) -> list[HourlySeries]:
     """Hourly BilledCost per value of `dimensions` and currency, from the exports that charge by
     the hour, up to the end of `as_of` and the latest hour with data (per provider when the scope
     has one), missing hours as zero. Empty when a dimension is not kept by the hour."""
-    if not set(dimensions) <= set(HOURLY_DIMENSIONS):
-        return []
-    end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
-    since = end - timedelta(days=HOURLY_HISTORY_DAYS + 1)
-    window = (CostHourly.usage_hour >= since, CostHourly.usage_hour < end)
-    latest = dict(
-        (
-            await session.execute(
-                select(CostHourly.provider, func.max(CostHourly.usage_hour))
-                .where(*window)
-                .group_by(CostHourly.provider)
-            )
-        )
-        .tuples()
-        .all()
-    )
-    if not latest:
+    if not latest or not set(dimensions) <= set(HOURLY_DIMENSIONS):
         return []
     columns = [hourly_column(d) for d in dimensions]
     query = (
         select(*columns, CostHourly.currency, CostHourly.usage_hour, func.sum(CostHourly.billed_cost))
-        .where(*window, *(c.is_not(None) for c in columns))
+        .where(*_hourly_window(as_of), *(c.is_not(None) for c in columns))
         .group_by(*columns, CostHourly.currency, CostHourly.usage_hour)
     )
     frame = pd.DataFrame(

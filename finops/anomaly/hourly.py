@@ -80,9 +80,9 @@ def _mad(values: np.ndarray) -> float:
     return MAD_TO_SD * float(np.median(np.abs(values - np.median(values))))
 
 
-def baseline(series: HourlySeries) -> HourlyBaseline | None:
-    """What each hour of the series' latest day should cost, or None with too little history."""
-    day, _, history = _days(series)
+def baseline(day: date, history: np.ndarray) -> HourlyBaseline | None:
+    """What each hour of `day` should cost after `history` (the whole days before it, days x 24),
+    or None with too little history."""
     if len(history) < MIN_DAYS:
         return None
     first = day - timedelta(days=len(history))
@@ -130,11 +130,11 @@ def _most_surprising(excess: np.ndarray, spread: np.ndarray) -> tuple[int, int, 
 
 def detect_hourly(series: HourlySeries, rules: Rules) -> Finding | None:
     """The largest run of anomalous hours on the series' latest day, if it is worth an alert."""
-    found = baseline(series)
+    day, judged, history = _days(series)
+    found = baseline(day, history)
     if found is None:
         return None
     thresholds = rules.for_scope(series.scope)
-    day, judged, _ = _days(series)
     expected = found.expected[: len(judged)]
     spread = found.spread[: len(judged)]
     window = _most_surprising(judged - expected, spread)

@@ -16,7 +16,7 @@ from tests.factories import frame, item
 
 
 async def _load(engine: AsyncEngine, items: pd.DataFrame, source: str = "s3://bills/aws") -> LoadResult:
-    hourly = normalise.hourly_partial(items)
+    _, hourly = normalise.partials(items)
     async with unit_of_work(engine) as session:
         return await replace_costs(
             session,
