@@ -44,6 +44,27 @@ class Channels(Section):
     teams: dict[str, str] = Field(default_factory=dict)
 
 
+class Roles(Section):
+    """Who may do what: Slack user ids (U..., W...) and user group ids (S...) per role.
+
+    Viewers read; engineers also act (budgets, anomalies); admins everything. Whoever is listed
+    nowhere gets `default` (`none` shuts them out of the bot's data too).
+    """
+
+    admin: list[str] = Field(default_factory=list)
+    engineer: list[str] = Field(default_factory=list)
+    viewer: list[str] = Field(default_factory=list)
+    default: Literal["viewer", "none"] = "viewer"
+
+    @field_validator("admin", "engineer", "viewer")
+    @classmethod
+    def _slack_ids(cls, ids: list[str]) -> list[str]:
+        bad = [i for i in ids if not (i[:1] in ("U", "W", "S") and i[1:].isalnum() and i.isupper())]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} not Slack user (U...) or user group (S...) id(s)")
+        return ids
+
+
 class TagAliases(Section):
     team: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["team"]))
     environment: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["environment"]))
@@ -133,7 +154,7 @@ class Settings(BaseSettings):
 
     # Sections of the TOML file (FINOPS_CONFIG); later issues give the free-form ones a schema.
     channels: Channels = Field(default_factory=Channels, validation_alias=_env("FINOPS_CHANNELS", "channels"))
-    roles: dict[str, list[str]] = Field(default_factory=dict, validation_alias=_env("FINOPS_ROLES", "roles"))
+    roles: Roles = Field(default_factory=Roles, validation_alias=_env("FINOPS_ROLES", "roles"))
     detection: Detection = Field(
         default_factory=Detection, validation_alias=_env("FINOPS_DETECTION", "detection")
     )

@@ -26,7 +26,7 @@ from finops.anomaly import detect as detection
 from finops.anomaly import group, rootcause
 from finops.anomaly.detect import Finding, Override, Rules, Series, Thresholds
 from finops.anomaly.hourly import HourlySeries, detect_hourly
-from storage import anomalies
+from storage import anomalies, jobruns
 from storage import series as cost_series
 from storage.db import unit_of_work
 
@@ -112,6 +112,16 @@ async def _off_loop(
 
 
 async def detect(engine: AsyncEngine, as_of: date, config: Detection) -> DetectionRun:
+    """Find, explain, group and store the anomalies as of `as_of`; the run is recorded in job_runs."""
+    async with jobruns.recorded(engine, "detect") as details:
+        run = await _detect(engine, as_of, config)
+        details.update(
+            as_of=as_of.isoformat(), series=run.series, anomalies=len(run.anomalies), new=len(run.new)
+        )
+    return run
+
+
+async def _detect(engine: AsyncEngine, as_of: date, config: Detection) -> DetectionRun:
     async with unit_of_work(engine) as session:
         latest = await cost_series.latest_days(session, as_of)
         series = [

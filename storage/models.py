@@ -327,3 +327,19 @@ class UserRole(Base):
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+
+class JobRun(Base):
+    """One run of a job (ingest, detect, ...): when, how long, and how it ended."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, ok, failed
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_job_runs_job_started_at", "job", "started_at"),)

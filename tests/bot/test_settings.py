@@ -68,7 +68,7 @@ def test_toml_file_is_read_and_environment_wins(clean_env: pytest.MonkeyPatch, t
         'alerts = "C0ALERTS"\n'
         'teams = { data = "C0DATA" }\n'
         "[roles]\n"
-        'approver = ["U1", "U2"]\n'
+        'admin = ["U1", "S0ADMINS"]\n'
         "[tag_aliases]\n"
         'team = ["squad"]\n'
     )
@@ -79,7 +79,7 @@ def test_toml_file_is_read_and_environment_wins(clean_env: pytest.MonkeyPatch, t
     assert settings.jira_project == "OPS"
     assert settings.channels.alerts == "C0ALERTS"
     assert settings.channels.teams == {"data": "C0DATA"}
-    assert settings.roles == {"approver": ["U1", "U2"]}
+    assert (settings.roles.admin, settings.roles.default) == (["U1", "S0ADMINS"], "viewer")
     assert settings.tag_aliases.team == ["squad"]
 
 
@@ -107,9 +107,9 @@ def test_unknown_toml_key_is_reported(clean_env: pytest.MonkeyPatch, tmp_path: P
 
 def test_wrong_type_in_toml_names_the_key(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "types.toml"
-    config.write_text('[roles]\napprover = "U1"\n')
+    config.write_text('[roles]\nadmin = "U1"\n')
     clean_env.setenv("FINOPS_CONFIG", str(config))
-    with pytest.raises(ConfigError, match=r"types\.toml: \[roles\.approver\]"):
+    with pytest.raises(ConfigError, match=r"types\.toml: \[roles\.admin\]"):
         load_settings()
 
 

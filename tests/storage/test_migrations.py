@@ -29,6 +29,7 @@ TABLES = {
     "outbox",
     "audit_log",
     "users_roles",
+    "job_runs",
 }
 
 
