@@ -1,0 +1,41 @@
+"""What Slack handlers need from the running app, put in each request's Bolt context by the
+app's middleware: the database, the settings, the role resolver and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Settings
+from commands.roles import RoleResolver
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deps:
+    engine: AsyncEngine
+    settings: Settings
+    roles: RoleResolver
+    now: Callable[[], datetime] = field(default=_now)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Deps:
+        # Bolt deep-copies the context for lazy listeners; these are shared services, not copied.
+        return self
+
+
+KEY = "finops"
+
+
+def deps(context: Any) -> Deps:
+    found: Deps = context[KEY]
+    return found

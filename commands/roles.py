@@ -1,0 +1,104 @@
+"""Roles and what each may do.
+
+Roles come from the config (`[roles]`: Slack user ids and user group ids per role); a user in
+several gets the highest. Viewers read, engineers also change budgets and act on anomalies,
+admins do everything. Every state-changing handler calls `require` before it changes anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+import structlog
+
+from bot.settings import Roles
+from finops.errors import UserError
+
+log = structlog.get_logger(__name__)
+
+RANK = {"viewer": 1, "engineer": 2, "admin": 3}
+ROLES = tuple(RANK)
+
+# Permission -> the lowest role that has it. Every state-changing action names one here.
+PERMISSIONS = {
+    "cost.read": "viewer",
+    "budget.read": "viewer",
+    "budget.edit": "engineer",
+    "anomaly.act": "engineer",
+    "remediation.approve": "admin",
+}
+WHAT = {
+    "cost.read": "see costs",
+    "budget.read": "see budgets",
+    "budget.edit": "create or change budgets",
+    "anomaly.act": "act on anomalies",
+    "remediation.approve": "approve remediation",
+}
+GROUPS_TTL = 300.0  # seconds a user group's members are cached
+
+
+class PermissionDenied(UserError):
+    """Someone tried something their role does not allow."""
+
+
+def allows(role: str | None, permission: str) -> bool:
+    return role is not None and RANK[role] >= RANK[PERMISSIONS[permission]]
+
+
+def role_in_config(roles: Roles, user_id: str, groups: Iterable[str]) -> str | None:
+    """The highest role `user_id` has directly or through one of `groups`; else the default."""
+    ids = {user_id, *groups}
+    for role in ("admin", "engineer", "viewer"):
+        if ids & set(getattr(roles, role)):
+            return role
+    return None if roles.default == "none" else roles.default
+
+
+GroupMembers = Callable[[str], Awaitable[list[str]]]
+
+
+class RoleResolver:
+    """Resolves a Slack user's role; user group members are looked up (and cached) only for the
+    groups the config names."""
+
+    def __init__(self, roles: Roles, members: GroupMembers | None) -> None:
+        self.roles = roles
+        self._members = members
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def _configured_groups(self) -> list[str]:
+        listed = [*self.roles.admin, *self.roles.engineer, *self.roles.viewer]
+        return sorted({i for i in listed if i.startswith("S")})
+
+    async def _group(self, group: str) -> frozenset[str]:
+        cached = self._cache.get(group)
+        if cached and time.monotonic() - cached[0] < GROUPS_TTL:
+            return cached[1]
+        if self._members is None:
+            return frozenset()
+        try:
+            users = frozenset(await self._members(group))
+        except Exception as exc:  # a group we cannot read grants nothing; say so in the log
+            log.warning("cannot read user group members", group=group, error=str(exc))
+            return cached[1] if cached else frozenset()
+        self._cache[group] = (time.monotonic(), users)
+        return users
+
+    async def role_of(self, user_id: str) -> str | None:
+        groups = [g for g in self._configured_groups() if user_id in await self._group(g)]
+        return role_in_config(self.roles, user_id, groups)
+
+    async def require(self, user_id: str, permission: str) -> str:
+        """The user's role, or `PermissionDenied` saying who may do it."""
+        role = await self.role_of(user_id)
+        if allows(role, permission):
+            assert role is not None
+            return role
+        needed = PERMISSIONS[permission]
+        allowed = [r for r in ROLES if RANK[r] >= RANK[needed]]
+        yours = f"your role is {role}" if role else "you have no role in finops-bot"
+        raise PermissionDenied(
+            f"Only {' and '.join(r + 's' for r in allowed)} can {WHAT[permission]}; {yours}. "
+            "Ask an admin to add you (or your user group) under [roles] in the finops-bot config."
+        )
