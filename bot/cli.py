@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bot import log
+from bot import log, runtime
 from bot.errors import EXIT_BAD_INPUT, report_cli
 from commands import cli as cli_commands
 
@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli_commands.register(app)
+runtime.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,85 @@
+"""`finops-bot run [--http PORT | --socket]`: the Bolt app on HTTP or Socket Mode.
+
+Start-up order: settings, database (checked and migrated), the bot token (`auth.test` against
+`SLACK_API_URL`), the app; only then does /healthz answer, so scripts can wait on it. SIGTERM or
+SIGINT stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import structlog
+import typer
+
+from bot import log as logging_setup
+from bot.app import check_token, create_app, web_client
+from bot.server import make_web_app, start
+from bot.settings import Settings, load_settings
+from storage.db import check, connect, describe
+from storage.migrate import upgrade
+
+log = structlog.get_logger(__name__)
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
+
+
+async def serve(settings: Settings, http: int | None, socket: bool, host: str) -> None:
+    engine = connect(settings.database_url)
+    runner = handler = None
+    try:
+        await check(engine)
+        await upgrade(engine)
+        client = web_client(settings)
+        me = await check_token(client)
+        log.info("slack token ok", team=me.get("team"), bot_user=me.get("user_id"), api=client.base_url)
+        bolt = create_app(settings, engine, client)
+        if socket:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            handler = AsyncSocketModeHandler(bolt, settings.secret("slack_app_token"))
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("socket mode connected")
+        if http is not None:
+            web_app = make_web_app(None if socket else bolt, engine, {"slack": "ok"})
+            runner, _ = await start(web_app, host, http)
+        log.info("ready", database=describe(engine.url), http=http, socket=socket)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        if handler is not None:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+        if runner is not None:
+            await runner.cleanup()
+        await engine.dispose()
+
+
+def handle_run(
+    http: Annotated[
+        int | None, typer.Option("--http", help="Serve /slack/events, /healthz and /metrics on this port.")
+    ] = None,
+    socket: Annotated[
+        bool,
+        typer.Option("--socket", help="Use Socket Mode (SLACK_APP_TOKEN); no public URL needed."),
+    ] = False,
+    host: Annotated[str, typer.Option(help="The address to listen on with --http.")] = ALL_INTERFACES,
+) -> None:
+    """Run the bot: the Slack app over HTTP (--http PORT) or Socket Mode (--socket; add --http PORT
+    for /healthz and /metrics)."""
+    if http is None and not socket:
+        raise typer.BadParameter("choose --http PORT (Slack sends requests to /slack/events) or --socket")
+    if http is not None and not 0 <= http <= 65535:
+        raise typer.BadParameter(f"--http {http} is not a port; use 1-65535")
+    settings = load_settings()
+    logging_setup.configure(settings.log_level, settings.log_format)
+    settings.require("slack_bot_token", *(["slack_app_token"] if socket else ["slack_signing_secret"]))
+    asyncio.run(serve(settings, http, socket, host))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(handle_run)
