@@ -28,4 +28,4 @@ VOLUME ["/home/finops/data"]
 ENV FINOPS_DATABASE_URL=sqlite+aiosqlite:////home/finops/data/finops.db
 EXPOSE 3000
 
-CMD ["finops-bot", "run"]
+CMD ["finops-bot", "run", "--http", "3000"]
