@@ -12,6 +12,7 @@ from typing import Any
 
 from commands.queries import BudgetAnswer, CostAnswer
 from finops import costquery
+from finops.budgets import PERIODS
 from storage.reports import change
 from storage.status import Status
 from templates import render
@@ -248,8 +249,6 @@ def budget_modal(
     metadata: str, *, original: str | None = None, name: str = "", amount: str = "", currency: str = "USD",
     period: str = "monthly", scope: str = "", thresholds: str = "50, 80, 100",
 ) -> dict[str, Any]:  # fmt: skip
-    from finops.budgets import PERIODS
-
     return render(
         "slack/budget_modal.json.j2",
         metadata=metadata,

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import apology
+from bot.metrics import HANDLER_ERRORS
 from commands.messages import error_message
 from finops.errors import UserError
 
@@ -36,6 +37,7 @@ def answering(handler: Handler) -> Handler:
         except UserError as problem:
             await respond(**error_message(str(problem)))
         except Exception as exc:
+            HANDLER_ERRORS.inc()
             await respond(**error_message(apology(exc)))
 
     return run

@@ -96,9 +96,10 @@ class RoleResolver:
             assert role is not None
             return role
         needed = PERMISSIONS[permission]
-        allowed = [r for r in ROLES if RANK[r] >= RANK[needed]]
+        allowed = [r + "s" for r in ROLES if RANK[r] >= RANK[needed]]
+        who = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
         yours = f"your role is {role}" if role else "you have no role in finops-bot"
         raise PermissionDenied(
-            f"Only {' and '.join(r + 's' for r in allowed)} can {WHAT[permission]}; {yours}. "
+            f"Only {who} can {WHAT[permission]}; {yours}. "
             "Ask an admin to add you (or your user group) under [roles] in the finops-bot config."
         )

@@ -14,7 +14,7 @@ from finops.budgets import DEFAULT_THRESHOLDS
 from finops.costquery import Filter
 from storage import audit
 from storage.models import Budget, CostDaily
-from storage.reports import daily_totals
+from storage.reports import daily_totals, from_first_cost
 
 HISTORY_DAYS = 120  # daily spend read before the period, for the forecast
 
@@ -98,7 +98,4 @@ async def daily_spend(
     if last is None or last < start:
         return []
     series = await daily_totals(session, scope, start - timedelta(days=HISTORY_DAYS), last)
-    points = series.get(budget.currency, [])
-    # Days before the scope had any cost are not zero spend to forecast from: start at its first.
-    first = next((i for i, (day, cost) in enumerate(points) if cost or day >= start), len(points))
-    return points[first:]
+    return from_first_cost(series.get(budget.currency, []), start)

@@ -17,7 +17,7 @@ from storage.models import CostDaily
 from storage.types import Money
 
 ZERO = Decimal(0)
-NONE_LABEL = "(none)"
+NONE_LABELS = {"team": "(untagged)", "environment": "(untagged)", "cost_center": "(untagged)"}
 HISTORY_DAYS = 120  # daily history read for a forecast
 
 
@@ -61,8 +61,8 @@ def _money_sum(condition: ColumnElement[bool]) -> Any:
     return func.sum(type_coerce(case((condition, CostDaily.billed_cost), else_=0), Money()))
 
 
-def _label(value: Any) -> str:
-    return NONE_LABEL if value is None else str(value)
+def _label(dimension: str, value: Any) -> str:
+    return NONE_LABELS.get(dimension, "(none)") if value is None else str(value)
 
 
 async def _grouped(session: AsyncSession, query: CostQuery) -> list[Row]:
@@ -77,7 +77,8 @@ async def _grouped(session: AsyncSession, query: CostQuery) -> list[Row]:
     )
     rows = []
     for *keys, currency, amount, previous in (await session.execute(statement)).tuples():
-        rows.append(Row(tuple(_label(k) for k in keys), currency, amount or ZERO, previous or ZERO))
+        labels = tuple(_label(d, k) for d, k in zip(query.group_by, keys, strict=True))
+        rows.append(Row(labels, currency, amount or ZERO, previous or ZERO))
     return rows
 
 
@@ -93,6 +94,13 @@ async def daily_totals(
     for currency, day, amount in (await session.execute(statement)).tuples():
         amounts[currency][day] = amount
     return {currency: _filled(days, start, end) for currency, days in sorted(amounts.items())}
+
+
+def from_first_cost(points: list[tuple[date, Decimal]], start: date) -> list[tuple[date, Decimal]]:
+    """`points` from the first day with a cost (at the latest `start`): days before a scope had
+    any cost are not zero spend for a forecast to learn from."""
+    first = next((i for i, (day, cost) in enumerate(points) if cost or day >= start), len(points))
+    return points[first:]
 
 
 def _filled(amounts: Mapping[date, Decimal], start: date, end: date) -> list[tuple[date, Decimal]]:
@@ -161,7 +169,7 @@ async def cost_report(session: AsyncSession, query: CostQuery) -> CostReport:
         totals=dict(totals),
         previous=dict(previous),
         daily=daily,
-        history=history if query.forecast else {},
+        history={c: from_first_cost(p, period.start) for c, p in history.items()} if query.forecast else {},
         data_until=last if last is not None and last >= period.start else None,
         asked_end=asked_end,
     )

@@ -8,8 +8,11 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from finops import focus, lineitems
+from finops import focus, lineitems, normalise
+from storage.costs import LoadResult, replace_costs
+from storage.db import unit_of_work
 
 
 def item(
@@ -52,3 +55,19 @@ def item(
 def frame(*items: dict[str, Any]) -> pa.Table:
     """Line items as a connector yields them: a conformed Arrow table."""
     return lineitems.from_frame(pd.DataFrame(list(items)))
+
+
+async def load(engine: AsyncEngine, items: pa.Table, source: str = "s3://bills/aws") -> LoadResult:
+    """Store line items as an ingestion of `source` would (its periods replace earlier loads)."""
+    _, hourly = normalise.partials(items)
+    async with unit_of_work(engine) as session:
+        return await replace_costs(
+            session,
+            source=source,
+            fmt="focus",
+            fingerprint=normalise.fingerprint(items),
+            location=source,
+            daily=normalise.rollup(items),
+            hourly=None if hourly is None else normalise.finish_hourly(hourly),
+            raw=normalise.raw_totals(items),
+        )

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+import aiohttp
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.settings import Roles
 from storage.db import unit_of_work
 from storage.models import AuditLog, Budget
-from tests.bot.conftest import ADMIN, ENGINEER, VIEWER, RunningBot
+from tests.bot.conftest import ADMIN, ENGINEER, VIEWER, RunningBot, start_bot
 from tests.bot.test_slash_commands import _text, ask
-from tests.fakes.slack import view_problems
+from tests.fakes.slack import FakeSlack, view_problems
 from tests.slack_requests import block_action, command, event, view_submission
 
 
@@ -74,7 +78,7 @@ async def test_invalid_modal_input_is_shown_beside_the_inputs(bot: RunningBot) -
 
 async def test_viewer_cannot_create_or_open_the_modal(bot: RunningBot) -> None:
     answer = await ask(bot, "/budget", "new", user=VIEWER)
-    assert "Only engineers and admins can create or change budgets; your role is viewer" in _text(answer)
+    assert "Only engineers or admins can create or change budgets; your role is viewer" in _text(answer)
     assert not bot.slack.calls_to("views.open")
     refused = await submit(bot, form(), VIEWER)  # a forged or stale modal changes nothing either
     assert refused["response_action"] == "errors" and "your role is viewer" in refused["errors"]["name"]
@@ -119,3 +123,27 @@ async def test_app_home_is_published_for_the_user_who_opens_it(bot: RunningBot) 
     assert published["user_id"] == ENGINEER and not view_problems(published["view"])
     assert "Your role: *engineer*" in _text(published["view"])
     assert not bot.slack.problems
+
+
+async def test_without_a_role_nothing_is_shown(slack: FakeSlack, sample: AsyncEngine) -> None:
+    runner, url = await start_bot(slack, sample, Roles(admin=[ADMIN], default="none"))
+    try:
+        async with aiohttp.ClientSession() as http:
+            bot = RunningBot(url, slack, sample, http)
+            text = _text(await ask(bot, "/cost", "mtd", user=VIEWER))
+            assert "Only viewers, engineers or admins can see costs; you have no role" in text
+            assert "Total" not in text
+            assert "*admin*" in _text(await ask(bot, "/finops", "whoami", user=ADMIN))
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_unexpected_failure_is_an_apology_with_a_reference(bot: RunningBot) -> None:
+    async with bot.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE budget_alerts"))
+        await conn.execute(text("DROP TABLE budgets"))
+    answer = _text(await ask(bot, "/budget", "list"))
+    assert re.search(r"something went wrong on our side \(reference [0-9a-f]{8}\)", answer)
+    assert "Traceback" not in answer and "budgets" not in answer
+    _, metrics = await bot.get("/metrics")
+    assert re.search(r"^finops_handler_errors_total [1-9]", metrics, re.MULTILINE)

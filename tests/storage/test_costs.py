@@ -13,21 +13,7 @@ from storage.costs import HOURLY_RETENTION_DAYS, LoadResult, provider_totals, re
 from storage.db import unit_of_work
 from storage.models import CostDaily, CostHourly, IngestionRun
 from tests.factories import frame, item
-
-
-async def _load(engine: AsyncEngine, items: pd.DataFrame, source: str = "s3://bills/aws") -> LoadResult:
-    _, hourly = normalise.partials(items)
-    async with unit_of_work(engine) as session:
-        return await replace_costs(
-            session,
-            source=source,
-            fmt="focus",
-            fingerprint=normalise.fingerprint(items),
-            location=source,
-            daily=normalise.rollup(items),
-            hourly=None if hourly is None else normalise.finish_hourly(hourly),
-            raw=normalise.raw_totals(items),
-        )
+from tests.factories import load as _load
 
 
 async def _stored(engine: AsyncEngine) -> dict[date, Decimal]:
