@@ -7,6 +7,7 @@ admins do everything. Every state-changing handler calls `require` before it cha
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -36,6 +37,9 @@ WHAT = {
     "remediation.approve": "approve remediation",
 }
 GROUPS_TTL = 300.0  # seconds a user group's members are cached
+# Seconds a member lookup may take: a role check can run before a modal's ack (3 s in all), and a
+# rate-limited lookup would otherwise wait out Slack's Retry-After. Too slow grants nothing.
+GROUPS_TIMEOUT = 1.5
 
 
 class PermissionDenied(UserError):
@@ -78,7 +82,7 @@ class RoleResolver:
         if self._members is None:
             return frozenset()
         try:
-            users = frozenset(await self._members(group))
+            users = frozenset(await asyncio.wait_for(self._members(group), GROUPS_TIMEOUT))
         except Exception as exc:  # a group we cannot read grants nothing; say so in the log
             log.warning("cannot read user group members", group=group, error=str(exc))
             return cached[1] if cached else frozenset()

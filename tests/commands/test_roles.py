@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from bot.settings import Roles
-from commands.roles import PERMISSIONS, PermissionDenied, RoleResolver, allows, role_in_config
+from commands.roles import GROUPS_TIMEOUT, PERMISSIONS, PermissionDenied, RoleResolver, allows, role_in_config
 
 ROLES = Roles(admin=["U1"], engineer=["S0ENG", "U2"], viewer=["U3"], default="none")
 
@@ -40,6 +43,14 @@ async def test_group_members_are_looked_up_once_and_a_failing_lookup_grants_noth
         raise ConnectionError("slack is down")
 
     assert await RoleResolver(ROLES, broken).role_of("U7") is None
+
+    async def slow(group: str) -> list[str]:
+        await asyncio.sleep(10)
+        return ["U7"]
+
+    started = time.monotonic()
+    assert await RoleResolver(ROLES, slow).role_of("U7") is None  # fails closed, in time for an ack
+    assert time.monotonic() - started < GROUPS_TIMEOUT + 0.5
 
 
 async def test_require_explains_who_may() -> None:
