@@ -72,7 +72,9 @@ def _print(answer: queries.CostAnswer) -> None:
             f"{query.compare_label} ({money(before, currency)})"
         )
         if query.group_by:
-            table = Table(*(costquery_label(d) for d in query.group_by), currency, "change")
+            table = Table(*(costquery_label(d) for d in query.group_by))
+            table.add_column(currency, justify="right")
+            table.add_column("change", justify="right")
             for row in (r for r in report.rows if r.currency == currency):
                 pct = change(row.amount, row.previous)
                 table.add_row(*row.keys, money(row.amount, "").strip(), "new" if pct is None else f"{pct:+}%")

@@ -227,3 +227,15 @@ async def test_run_socket_mode_answers_a_slash_command(slack: FakeSlack, tmp_pat
             _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()
     assert slack.app_token not in stderr.decode()
+
+
+async def test_an_answer_refused_with_its_chart_is_sent_again_without_it(bot: RunningBot) -> None:
+    bot.slack.fail("response_url", error="invalid_blocks", status=400, times=1)
+    reply = await bot.post(
+        command("/cost", "last 14 days", user=VIEWER, response_url=bot.slack.response_url("x"))
+    )
+    assert reply.status == 200
+    first, second = await bot.slack.wait_for("response_url", 2, timeout=15)
+    assert any(b["type"] == "image" for b in first.args["blocks"])
+    assert not any(b["type"] == "image" for b in second.args["blocks"])
+    assert "Total *" in _text(second.args)
