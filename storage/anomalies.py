@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from finops.anomaly.detect import SEVERITIES, Finding
@@ -253,3 +253,59 @@ def seen(
         "root_cause": causes,
         "new": saved.new,
     }
+
+
+async def get(session: AsyncSession, fingerprint: str) -> Anomaly | None:
+    found: Anomaly | None = await session.scalar(select(Anomaly).where(Anomaly.fingerprint == fingerprint))
+    return found
+
+
+async def transition(
+    session: AsyncSession,
+    fingerprint: str,
+    status: str,
+    by: str,
+    *,
+    allowed_from: Sequence[str],
+    reason: str | None = None,
+    snoozed_until: datetime | None = None,
+) -> bool:
+    """Move the anomaly to `status` if it is in one of `allowed_from`, in one conditional UPDATE:
+    of two clicks at once (or a click and its retry) exactly one changes it. Whether it did."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; use one of: {', '.join(STATUSES)}")
+    result = await session.execute(
+        update(Anomaly)
+        .where(Anomaly.fingerprint == fingerprint, Anomaly.status.in_(list(allowed_from)))
+        .values(
+            status=status,
+            status_by=by,
+            status_reason=reason,
+            snoozed_until=snoozed_until,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    changed = bool(getattr(result, "rowcount", 0) == 1)
+    if changed:
+        session.expire_all()
+    return changed
+
+
+async def open_events(session: AsyncSession, limit: int = 5) -> list[Anomaly]:
+    """The open anomalies (one per event), biggest impact first."""
+    rows = await session.scalars(
+        select(Anomaly)
+        .where(Anomaly.status.in_(("open", "acknowledged")), Anomaly.group_fingerprint.is_(None))
+        .order_by(Anomaly.impact.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def related(session: AsyncSession, fingerprint: str) -> list[Anomaly]:
+    """The anomalies grouped under this one (the same event seen in other scopes)."""
+    rows = await session.scalars(
+        select(Anomaly).where(Anomaly.group_fingerprint == fingerprint).order_by(Anomaly.impact.desc())
+    )
+    return list(rows)

@@ -19,18 +19,19 @@ async def record(
     subject_type: str,
     subject_id: str,
     details: dict[str, Any] | None = None,
-) -> None:
+) -> AuditLog:
     """Add the row to `session`'s transaction: it commits, or rolls back, with the change itself."""
-    session.add(
-        AuditLog(
-            actor=actor,
-            channel=channel,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            details=details or {},
-        )
+    row = AuditLog(
+        actor=actor,
+        channel=channel,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        details=details or {},
     )
+    session.add(row)
+    await session.flush()
+    return row
 
 
 async def entries(session: AsyncSession, subject_type: str, subject_id: str) -> list[AuditLog]:

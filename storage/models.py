@@ -197,6 +197,9 @@ class Anomaly(Base):
     expected_until: Mapped[date | None] = mapped_column(Date)  # "expected": the scope is quiet until then
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    # What the Slack thread was last told (so a re-run posts only news).
+    notified_date: Mapped[date | None] = mapped_column(Date)
+    notified_impact: Mapped[Decimal | None]
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -261,6 +264,8 @@ class Action(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decision_reason: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    slack_channel: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     executed_at: Mapped[datetime | None]
