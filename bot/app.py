@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import apology
 from bot.metrics import HANDLER_ERRORS
+from bot.notify import SlackNotifier
 from bot.settings import ConfigError, Settings
 from commands import slack
 from commands.context import KEY, Deps
@@ -69,7 +70,8 @@ def create_app(settings: Settings, engine: AsyncEngine, client: AsyncWebClient) 
         # A 401 for a bad signature, and no request handled before it is verified.
         request_verification_enabled=settings.slack_signing_secret is not None,
     )
-    deps = Deps(engine, settings, RoleResolver(settings.roles, lambda g: _members(client, g)))
+    roles = RoleResolver(settings.roles, lambda g: _members(client, g))
+    deps = Deps(engine, settings, roles, SlackNotifier(client).senders())
 
     async def inject(context: Any, next: Any) -> None:
         context[KEY] = deps

@@ -24,8 +24,20 @@ def _kind(body: dict[str, Any]) -> str:
     if "command" in body:
         return "command"
     kind = str(body.get("type") or "unknown")
-    return kind if kind in ("block_actions", "view_submission", "view_closed", "event_callback",
-                            "url_verification", "shortcut", "block_suggestion") else "other"  # fmt: skip
+    return (
+        kind
+        if kind
+        in (
+            "block_actions",
+            "view_submission",
+            "view_closed",
+            "event_callback",
+            "url_verification",
+            "shortcut",
+            "block_suggestion",
+        )
+        else "other"
+    )
 
 
 async def _health(engine: AsyncEngine, ready: dict[str, Any]) -> tuple[int, dict[str, Any]]:

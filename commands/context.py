@@ -3,7 +3,7 @@ app's middleware: the database, the settings, the role resolver and the clock.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from commands.roles import RoleResolver
+from jobs.outbox import Sender
 
 
 def _now() -> datetime:
@@ -23,6 +24,7 @@ class Deps:
     engine: AsyncEngine
     settings: Settings
     roles: RoleResolver
+    senders: Mapping[str, Sender] = field(default_factory=dict)  # the outbox's, by kind
     now: Callable[[], datetime] = field(default=_now)
 
     def today(self) -> date:

@@ -18,3 +18,17 @@ BUDGET_MODAL = "budget_modal"
 
 # Events
 APP_HOME_OPENED = "app_home_opened"
+
+# Anomaly alert buttons
+ANOMALY_ACK = "anomaly_ack"
+ANOMALY_SNOOZE = "anomaly_snooze"
+ANOMALY_EXPECTED = "anomaly_expected"
+ANOMALY_FALSE_POSITIVE = "anomaly_false_positive"
+ANOMALY_JIRA = "anomaly_jira"
+ANOMALY_THREAD = "anomaly_thread"
+ANOMALY_SNOOZE_MODAL = "anomaly_snooze_modal"
+
+# Approval requests (remediation plans; budget increases)
+APPROVAL_APPROVE = "approval_approve"
+APPROVAL_REJECT = "approval_reject"
+APPROVAL_REJECT_MODAL = "approval_reject_modal"

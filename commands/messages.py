@@ -78,8 +78,14 @@ def cost_tables(answer: CostAnswer) -> list[dict[str, Any]]:
         ]
         if currency in report.others:
             count, rest, rest_before = report.others[currency]
-            rows.append([f"{count} others", *[""] * (len(query.group_by) - 1),
-                         amount(rest, ""), signed_pct(change(rest, rest_before))])  # fmt: skip
+            rows.append(
+                [
+                    f"{count} others",
+                    *[""] * (len(query.group_by) - 1),
+                    amount(rest, ""),
+                    signed_pct(change(rest, rest_before)),
+                ]
+            )
         header = [*(costquery_label(d) for d in query.group_by), currency, "change"]
         made = answer.forecasts.get(currency)
         tables.append(
@@ -191,7 +197,7 @@ def status_message(status: Status, now: Any) -> dict[str, Any]:
     return render("slack/status.json.j2", **status_lines(status, now))
 
 
-def _budget_line(answer: BudgetAnswer) -> str:
+def budget_line(answer: BudgetAnswer) -> str:
     s, b = answer.status, answer.budget
     forecast = f", forecast {amount(s.forecast, b.currency)} ({s.pct_forecast}%)" if s.forecast else ""
     return (
@@ -203,7 +209,7 @@ def _budget_line(answer: BudgetAnswer) -> str:
 def budget_list_message(answers: Sequence[BudgetAnswer], can_edit: bool) -> dict[str, Any]:
     return render(
         "slack/budget_list.json.j2",
-        budgets=[{"name": a.budget.name, "line": _budget_line(a)} for a in answers[:40]],
+        budgets=[{"name": a.budget.name, "line": budget_line(a)} for a in answers[:40]],
         more=max(len(answers) - 40, 0),
         can_edit=can_edit,
     )
@@ -239,16 +245,49 @@ def budget_message(answer: BudgetAnswer, can_edit: bool, chart_file: str | None 
     )
 
 
-def home_view(role: str | None, status: Status, now: Any) -> dict[str, Any]:
+def spend_line(answer: CostAnswer) -> list[str]:
+    """This month so far against the same days of last month, per currency."""
+    report = answer.report
+    lines = []
+    for currency, total in sorted(report.totals.items(), key=lambda kv: -kv[1]):
+        moved = signed_pct(change(total, report.previous.get(currency, Decimal(0))))
+        lines.append(f"*{amount(total, currency)}* this month, {moved} vs the same days of last month")
+    return lines
+
+
+def home_view(
+    role: str | None,
+    status: Status,
+    now: Any,
+    *,
+    spend: Sequence[str] = (),
+    anomalies: Sequence[str] = (),
+    budgets: Sequence[str] = (),
+) -> dict[str, Any]:
     lines = status_lines(status, now)
-    return render("slack/home.json.j2", role=role, sources=lines["sources"],
-                  anomalies=lines["anomalies"], help=FINOPS_HELP)  # fmt: skip
+    return render(
+        "slack/home.json.j2",
+        role=role,
+        sources=lines["sources"],
+        counts=lines["anomalies"],
+        spend=list(spend),
+        anomalies=list(anomalies),
+        budgets=list(budgets),
+        help=FINOPS_HELP,
+    )
 
 
 def budget_modal(
-    metadata: str, *, original: str | None = None, name: str = "", amount: str = "", currency: str = "USD",
-    period: str = "monthly", scope: str = "", thresholds: str = "50, 80, 100",
-) -> dict[str, Any]:  # fmt: skip
+    metadata: str,
+    *,
+    original: str | None = None,
+    name: str = "",
+    amount: str = "",
+    currency: str = "USD",
+    period: str = "monthly",
+    scope: str = "",
+    thresholds: str = "50, 80, 100",
+) -> dict[str, Any]:
     return render(
         "slack/budget_modal.json.j2",
         metadata=metadata,

@@ -26,9 +26,11 @@ def daily_spend(
     projected: Sequence[tuple[date, Decimal]] = (),
     limit: Decimal | None = None,
     cumulative: bool = False,
+    band: tuple[date, date, Decimal, Decimal] | None = None,
 ) -> bytes:
     """A PNG of daily spend (or, `cumulative`, spend to date), an optional projection after it
-    (dashed) and an optional horizontal limit (a budget)."""
+    (dashed), an optional horizontal limit (a budget) and an optional expected range (`band`:
+    first day, last day, lower, upper) shaded behind an anomaly's days."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -51,6 +53,18 @@ def daily_spend(
                     ahead = [running := running + v for v in ahead]
                 when: list[Any] = [*days[-1:], *(d for d, _ in projected)]
                 axes.plot(when, [start, *ahead][-len(when) :], color=FORECAST, linestyle="--")
+            if band is not None:
+                first, last, lower, upper = band
+                span: list[Any] = [first, last]
+                axes.fill_between(
+                    span,
+                    float(lower),
+                    float(upper),
+                    color=FORECAST,
+                    alpha=0.35,
+                    step="mid",
+                    label="expected",
+                )
             if limit is not None:
                 axes.axhline(float(limit), color=LIMIT, linewidth=1, linestyle=":")
             axes.set_title(title, fontsize=9, loc="left")

@@ -119,8 +119,11 @@ def _top(rows: list[Row], top: int) -> tuple[list[Row], dict[str, tuple[int, Dec
         shown += group[:top]
         rest = group[top:]
         if rest:
-            others[currency] = (len(rest), sum((r.amount for r in rest), ZERO),
-                                sum((r.previous for r in rest), ZERO))  # fmt: skip
+            others[currency] = (
+                len(rest),
+                sum((r.amount for r in rest), ZERO),
+                sum((r.previous for r in rest), ZERO),
+            )
     return shown, others
 
 

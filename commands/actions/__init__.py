@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from commands import ids
+from commands.actions import anomaly, approval
 from commands.actions.budget import handle_budget_edit, handle_budget_new, handle_budget_show
 from commands.replies import acknowledge
 
@@ -12,6 +13,14 @@ ACTIONS = {
     ids.BUDGET_NEW: handle_budget_new,
     ids.BUDGET_EDIT: handle_budget_edit,
     ids.BUDGET_SHOW: handle_budget_show,
+    ids.ANOMALY_ACK: anomaly.handle_anomaly_ack,
+    ids.ANOMALY_SNOOZE: anomaly.handle_anomaly_snooze,
+    ids.ANOMALY_EXPECTED: anomaly.handle_anomaly_expected,
+    ids.ANOMALY_FALSE_POSITIVE: anomaly.handle_anomaly_false_positive,
+    ids.ANOMALY_JIRA: anomaly.handle_anomaly_jira,
+    ids.ANOMALY_THREAD: anomaly.handle_anomaly_thread,
+    ids.APPROVAL_APPROVE: approval.handle_approval_approve,
+    ids.APPROVAL_REJECT: approval.handle_approval_reject,
 }
 
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
 import typer
 
+from bot.app import web_client
+from bot.errors import EXIT_CHECK_FAILED
+from bot.notify import SlackNotifier
 from bot.settings import Settings, load_settings
 from commands.cli.output import console, emit_json, money
 from jobs.detect import DetectionRun, detect
-from storage.db import connect
+from jobs.notify import channel_for, plan
+from jobs.outbox import Delivered, deliver
+from storage.db import connect, unit_of_work
 from storage.migrate import upgrade
 
 
@@ -32,22 +38,49 @@ def handle_detect(
         typer.Option("--as-of", help="Detect as a run on this day (YYYY-MM-DD) would; default today."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify", help="Post new anomalies to Slack and news in their threads (SLACK_BOT_TOKEN)."
+        ),
+    ] = False,
 ) -> None:
     """Find cost anomalies (spikes against a seasonal baseline) and store them; prints what it found."""
     day = as_of_day(as_of)
     settings = load_settings()
-    run = asyncio.run(_run(settings.database_url, day, settings))
+    if notify:
+        settings.require("slack_bot_token")
+        channel_for(settings, {})  # no alert channel: say so before the work
+    run, delivered = asyncio.run(_run(settings.database_url, day, settings, notify))
     if as_json:
-        emit_json({"as_of": run.as_of.isoformat(), "anomalies": run.anomalies})
-        return
-    _print(run)
+        document: dict[str, object] = {"as_of": run.as_of.isoformat(), "anomalies": run.anomalies}
+        if delivered is not None:
+            document["notified"] = dataclasses.asdict(delivered)
+        emit_json(document)
+    else:
+        _print(run)
+        if delivered is not None:
+            console.print(
+                f"Slack: {len(delivered.sent)} sent, {len(delivered.retrying)} to retry, "
+                f"{len(delivered.failed)} failed."
+            )
+    if delivered is not None and delivered.failed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-async def _run(url: str, day: date, settings: Settings) -> DetectionRun:
+async def _run(
+    url: str, day: date, settings: Settings, notify: bool
+) -> tuple[DetectionRun, Delivered | None]:
     engine = connect(url)
     try:
         await upgrade(engine)
-        return await detect(engine, day, settings.detection)
+        run = await detect(engine, day, settings.detection)
+        if not notify:
+            return run, None
+        async with unit_of_work(engine) as session:
+            await plan(session, settings, [a["fingerprint"] for a in run.anomalies])
+        senders = SlackNotifier(web_client(settings)).senders()
+        return run, await deliver(engine, senders)
     finally:
         await engine.dispose()
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from commands.views import budget
+from commands.views import anomaly, approval, budget
 
 
 def register(app: Any) -> None:
-    budget.register(app)
+    for module in (budget, anomaly, approval):
+        module.register(app)

@@ -20,8 +20,14 @@ from tests.fakes.slack import FakeSlack, view_problems
 from tests.slack_requests import block_action, command, event, view_submission
 
 
-def form(name: str = "payments", amount: str = "250000", currency: str = "usd", period: str = "monthly",
-         scope: str = "team=payments", thresholds: str = "50, 80,100") -> dict[str, Any]:  # fmt: skip
+def form(
+    name: str = "payments",
+    amount: str = "250000",
+    currency: str = "usd",
+    period: str = "monthly",
+    scope: str = "team=payments",
+    thresholds: str = "50, 80,100",
+) -> dict[str, Any]:
     def plain(value: str) -> dict[str, Any]:
         return {"value": {"type": "plain_text_input", "value": value}}
 
@@ -116,8 +122,18 @@ async def test_show_unknown_budget_names_the_ones_there_are(bot: RunningBot) -> 
 
 
 async def test_app_home_is_published_for_the_user_who_opens_it(bot: RunningBot) -> None:
-    reply = await bot.post(event({"type": "app_home_opened", "user": ENGINEER, "tab": "home",
-                                  "channel": "D0HOME", "event_ts": "1700000000.1"}), json_body=True)  # fmt: skip
+    reply = await bot.post(
+        event(
+            {
+                "type": "app_home_opened",
+                "user": ENGINEER,
+                "tab": "home",
+                "channel": "D0HOME",
+                "event_ts": "1700000000.1",
+            }
+        ),
+        json_body=True,
+    )
     assert reply.status == 200
     published = (await bot.slack.wait_for("views.publish"))[0].args
     assert published["user_id"] == ENGINEER and not view_problems(published["view"])

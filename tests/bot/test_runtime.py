@@ -52,8 +52,12 @@ async def test_acks_arrive_within_3_seconds_while_cpu_heavy_work_runs(bot: Runni
     acks = []
     try:
         for n in range(12):
-            body = command("/cost", "last 30 days by service and team", user=VIEWER,
-                           response_url=bot.slack.response_url(f"load{n}"))  # fmt: skip
+            body = command(
+                "/cost",
+                "last 30 days by service and team",
+                user=VIEWER,
+                response_url=bot.slack.response_url(f"load{n}"),
+            )
             reply = await bot.post(body)
             assert reply.status == 200
             acks.append(reply.seconds)
@@ -152,8 +156,11 @@ async def test_run_http_serves_healthz_when_ready_checks_the_token_and_stops_on_
 def test_run_with_a_refused_token_says_so(slack: FakeSlack, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot", "run", "--http", str(_free_port()), "--host", "127.0.0.1"],
-        env=_env(slack, tmp_path, SLACK_BOT_TOKEN="xoxb-wrong"), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=_env(slack, tmp_path, SLACK_BOT_TOKEN="xoxb-wrong"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "error: Slack refused SLACK_BOT_TOKEN (invalid_auth)" in done.stderr
     assert "xoxb-wrong" not in done.stderr

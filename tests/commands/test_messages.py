@@ -68,8 +68,14 @@ def test_cost_answer_rows_are_ordered_and_changes_signed() -> None:
 
 
 def _budget(name: str, amount: str = "1000") -> BudgetAnswer:
-    budget = Budget(name=name, amount=Decimal(amount), currency="USD", period="monthly",
-                    scope={"team": ["payments"] * 50}, thresholds=[50, 80, 100])  # fmt: skip
+    budget = Budget(
+        name=name,
+        amount=Decimal(amount),
+        currency="USD",
+        period="monthly",
+        scope={"team": ["payments"] * 50},
+        thresholds=[50, 80, 100],
+    )
     daily = [(date(2026, 9, 1) + timedelta(n), Decimal(40)) for n in range(86)]
     status = evaluate(budget.amount, "monthly", daily)
     return BudgetAnswer(budget, status, [(d, c) for d, c in daily if d >= status.start])
@@ -88,8 +94,13 @@ def test_budget_messages_are_within_limits() -> None:
 
 @pytest.mark.parametrize("original", [None, "payments"])
 def test_budget_modal_is_a_valid_view(original: str | None) -> None:
-    view = messages.budget_modal(json.dumps({"original": original, "channel": "C1"}), original=original,
-                                 name="payments", amount="1250.5", scope="team=payments")  # fmt: skip
+    view = messages.budget_modal(
+        json.dumps({"original": original, "channel": "C1"}),
+        original=original,
+        name="payments",
+        amount="1250.5",
+        scope="team=payments",
+    )
     assert not view_problems(view)
     assert view["title"]["text"] == ("Edit budget" if original else "New budget")
 
@@ -110,8 +121,13 @@ def test_status_and_home_are_within_limits_with_many_sources() -> None:
 
 @pytest.mark.parametrize("role", ["admin", "engineer", "viewer", None])
 def test_whoami_and_help(role: str | None) -> None:
-    for message in (messages.whoami_message("U1", role), messages.cost_help(), messages.finops_help(),
-                    messages.budget_help(), messages.error_message("x" * 2900)):  # fmt: skip
+    for message in (
+        messages.whoami_message("U1", role),
+        messages.cost_help(),
+        messages.finops_help(),
+        messages.budget_help(),
+        messages.error_message("x" * 2900),
+    ):
         assert not block_kit_problems(message["blocks"])
 
 

@@ -1,0 +1,175 @@
+"""Slack senders for the outbox: anomaly root messages, their updates and thread replies, and
+approval requests. Each renders from the current state when it is sent, so a message always
+shows the latest figures and who did what."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from commands import alerts, approvals
+from finops import charts
+from finops.costquery import Filter
+from jobs.outbox import Permanent, Sender
+from storage import outbox
+from storage.models import Action, Anomaly, OutboxItem
+from storage.reports import daily_totals
+
+log = structlog.get_logger(__name__)
+# Slack errors retrying cannot fix: the message or the channel is wrong.
+PERMANENT_ERRORS = {
+    "invalid_blocks",
+    "invalid_arguments",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "msg_too_long",
+    "no_text",
+    "invalid_auth",
+    "account_inactive",
+}
+CHART_DAYS = 30
+
+
+async def _call(method: Any, **kwargs: Any) -> Any:
+    try:
+        return await method(**kwargs)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "")
+        if error in PERMANENT_ERRORS:
+            raise Permanent(f"Slack refused {method.__name__}: {error}") from exc
+        raise
+
+
+async def _anomaly(session: AsyncSession, fingerprint: str) -> Anomaly:
+    found = await session.scalar(select(Anomaly).where(Anomaly.fingerprint == fingerprint))
+    if found is None:
+        raise Permanent(f"no anomaly {fingerprint}")
+    return found
+
+
+async def _root_result(session: AsyncSession, fingerprint: str) -> dict[str, Any]:
+    item = await session.scalar(
+        select(OutboxItem).where(OutboxItem.idempotency_key == alerts.root_key(fingerprint))
+    )
+    return dict(item.result or {}) if item is not None else {}
+
+
+async def anomaly_message(session: AsyncSession, anomaly: Anomaly, chart_file: str | None) -> dict[str, Any]:
+    return alerts.anomaly_message(
+        anomaly,
+        chart_file=chart_file,
+        jira_requested=await outbox.exists(session, alerts.jira_key(anomaly.fingerprint)),
+        details_posted=await outbox.exists(session, alerts.details_key(anomaly.fingerprint)),
+    )
+
+
+class SlackNotifier:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    def senders(self) -> dict[str, Sender]:
+        return {
+            "slack.anomaly.root": self.anomaly_root,
+            "slack.anomaly.update": self.anomaly_update,
+            "slack.anomaly.thread": self.anomaly_thread,
+            "slack.approval.root": self.approval_root,
+            "slack.approval.update": self.approval_update,
+        }
+
+    async def _chart(self, session: AsyncSession, anomaly: Anomaly) -> str | None:
+        last = anomaly.last_date or anomaly.usage_date
+        scope = [Filter(k, (str(v),)) for k, v in anomaly.scope.items()]
+        points = (await daily_totals(session, scope, last - timedelta(days=CHART_DAYS - 1), last)).get(
+            anomaly.currency, []
+        )
+        if len(points) < 2:
+            return None
+        render = functools.partial(
+            charts.daily_spend,
+            points,
+            title=alerts.scope_text(anomaly.scope)[:80],
+            currency=anomaly.currency,
+            band=(anomaly.usage_date, last, anomaly.lower, anomaly.upper),
+        )
+        try:
+            png = await asyncio.to_thread(render)
+            done = await self.client.files_upload_v2(content=png, filename="anomaly.png", title="Daily cost")
+        except (SlackApiError, OSError, ValueError) as exc:
+            log.warning("anomaly chart upload failed; posting without it", error=str(exc))
+            return None
+        files = done.get("files") or [done.get("file") or {}]
+        file_id: str | None = files[0].get("id") if files else None
+        return file_id
+
+    async def anomaly_root(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        anomaly = await _anomaly(session, payload["fingerprint"])
+        if anomaly.slack_ts:  # posted already (an earlier delivery that was not recorded as sent)
+            return {"channel": anomaly.slack_channel, "ts": anomaly.slack_ts}
+        chart = await self._chart(session, anomaly)
+        message = await anomaly_message(session, anomaly, chart)
+        reply = await _call(
+            self.client.chat_postMessage, channel=payload["channel"], unfurl_links=False, **message
+        )
+        anomaly.slack_channel, anomaly.slack_ts = reply["channel"], reply["ts"]
+        return {"channel": reply["channel"], "ts": reply["ts"], "chart_file": chart}
+
+    async def anomaly_update(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        anomaly = await _anomaly(session, payload["fingerprint"])
+        if not anomaly.slack_ts:
+            raise RuntimeError("its root message is not posted yet")  # retried after the root
+        chart = (await _root_result(session, anomaly.fingerprint)).get("chart_file")
+        message = await anomaly_message(session, anomaly, chart)
+        await _call(self.client.chat_update, channel=anomaly.slack_channel, ts=anomaly.slack_ts, **message)
+        return {"ts": anomaly.slack_ts}
+
+    async def anomaly_thread(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        anomaly = await _anomaly(session, payload["fingerprint"])
+        if not anomaly.slack_ts:
+            raise RuntimeError("its root message is not posted yet")
+        message = alerts.anomaly_news(anomaly, payload["text"])
+        reply = await _call(
+            self.client.chat_postMessage, channel=anomaly.slack_channel, thread_ts=anomaly.slack_ts, **message
+        )
+        return {"ts": reply["ts"]}
+
+    async def approval_root(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        action = await session.get(Action, payload["action_id"])
+        if action is None:
+            raise Permanent(f"no action {payload['action_id']}")
+        if action.slack_ts:
+            return {"channel": action.slack_channel, "ts": action.slack_ts}
+        reply = await _call(
+            self.client.chat_postMessage, channel=payload["channel"], **approvals.approval_message(action)
+        )
+        action.slack_channel, action.slack_ts = reply["channel"], reply["ts"]
+        return {"channel": reply["channel"], "ts": reply["ts"]}
+
+    async def approval_update(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        action = await session.get(Action, payload["action_id"])
+        if action is None:
+            raise Permanent(f"no action {payload['action_id']}")
+        if not action.slack_ts:
+            raise RuntimeError("its request message is not posted yet")
+        await _call(
+            self.client.chat_update,
+            channel=action.slack_channel,
+            ts=action.slack_ts,
+            **approvals.approval_message(action),
+        )
+        if payload.get("text"):
+            await _call(
+                self.client.chat_postMessage,
+                channel=action.slack_channel,
+                thread_ts=action.slack_ts,
+                text=payload["text"],
+            )
+        return {"ts": action.slack_ts}

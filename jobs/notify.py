@@ -1,0 +1,84 @@
+"""What detection tells Slack: one root message per new anomaly, news in its thread.
+
+`plan` enqueues the effects in the outbox (so they are sent once, whatever happens), and records
+what the thread was told: a re-run with nothing new enqueues nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.settings import Settings
+from commands import alerts
+from finops.errors import UserError
+from storage import outbox
+from storage.models import Anomaly
+from storage.types import utcnow
+
+QUIET = ("expected", "false_positive", "resolved")  # no news for these
+GROWTH = Decimal("1.25")  # impact grown by a quarter since the thread was last told is news
+
+
+def channel_for(settings: Settings, scope: dict[str, str]) -> str:
+    """The team's channel when the scope has a team with one, else the alert channel."""
+    team = scope.get("team")
+    if team and team in settings.channels.teams:
+        return settings.channels.teams[team]
+    channel = settings.alert_channel or settings.channels.alerts
+    if not channel:
+        raise UserError(
+            "no alert channel: set FINOPS_ALERT_CHANNEL (or alerts under [channels] in FINOPS_CONFIG) "
+            "to the Slack channel id for anomaly alerts, e.g. C0123ALERTS"
+        )
+    return channel
+
+
+async def plan(session: AsyncSession, settings: Settings, fingerprints: Sequence[str]) -> list[str]:
+    """Enqueue the Slack news of these anomalies (representatives of what detection found); the
+    idempotency keys it added."""
+    added: list[str] = []
+    rows = await session.scalars(select(Anomaly).where(Anomaly.fingerprint.in_(list(fingerprints))))
+    for anomaly in sorted(rows, key=lambda a: (-a.impact, a.fingerprint)):
+        fp = anomaly.fingerprint
+        last = anomaly.last_date or anomaly.usage_date
+        if anomaly.status == "snoozed" and anomaly.snoozed_until and anomaly.snoozed_until > utcnow():
+            continue  # quiet while snoozed; the news is told once the snooze is over
+        if not await outbox.exists(session, alerts.root_key(fp)):
+            if anomaly.status in QUIET:
+                continue
+            payload = {"fingerprint": fp, "channel": channel_for(settings, anomaly.scope)}
+            await outbox.enqueue(session, alerts.root_key(fp), "slack.anomaly.root", payload)
+            added.append(alerts.root_key(fp))
+        elif (
+            anomaly.status not in QUIET and anomaly.notified_date is not None and last > anomaly.notified_date
+        ):
+            added += await _news(session, anomaly, f"day:{last}", alerts.still_anomalous(anomaly))
+        elif (
+            anomaly.status not in QUIET
+            and anomaly.notified_impact
+            and anomaly.impact >= anomaly.notified_impact * GROWTH
+        ):
+            text = f"The impact grew: {alerts.still_anomalous(anomaly)}"
+            added += await _news(session, anomaly, f"impact:{anomaly.impact}", text)
+        else:
+            continue
+        anomaly.notified_date, anomaly.notified_impact = last, anomaly.impact
+    return added
+
+
+async def _news(session: AsyncSession, anomaly: Anomaly, what: str, text: str) -> list[str]:
+    fp = anomaly.fingerprint
+    keys = []
+    if await outbox.enqueue(
+        session, f"slack-thread:{fp}:{what}", "slack.anomaly.thread", {"fingerprint": fp, "text": text}
+    ):
+        keys.append(f"slack-thread:{fp}:{what}")
+    if await outbox.enqueue(
+        session, f"slack-update:{fp}:{what}", "slack.anomaly.update", {"fingerprint": fp}
+    ):
+        keys.append(f"slack-update:{fp}:{what}")
+    return keys

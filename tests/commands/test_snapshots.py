@@ -1,0 +1,120 @@
+"""Snapshots of every Slack message and view the app renders, so a change in a message is a
+visible diff. After an intended change: UPDATE_SNAPSHOTS=1 pytest tests/commands/test_snapshots.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from commands import alerts, approvals, messages
+from storage.models import Action, Anomaly
+from storage.status import SourceFreshness, Status
+from tests.commands.test_messages import NOW, _budget, _report
+from tests.fakes.slack import block_kit_problems, view_problems
+
+HERE = Path(__file__).parent / "snapshots"
+AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+
+
+def _anomaly(status: str = "open", **changes: Any) -> Anomaly:
+    fields: dict[str, Any] = {
+        "fingerprint": "4f" * 32,
+        "scope": {"provider": "aws", "service": "Amazon EC2"},
+        "usage_date": date(2026, 11, 20),
+        "last_date": date(2026, 11, 21),
+        "currency": "USD",
+        "kind": "spike",
+        "confidence": "high",
+        "actual": Decimal("2180.00"),
+        "expected": Decimal("1090.50"),
+        "lower": Decimal("1010.00"),
+        "upper": Decimal("1170.00"),
+        "impact": Decimal("1089.50"),
+        "pct": 99.9,
+        "severity": "high",
+        "root_cause": [{"scope": {"region": "us-east-1"}, "impact": "980.55", "share": 0.9}],
+        "status": status,
+        "updated_at": AT,
+    }
+    return Anomaly(**(fields | changes))
+
+
+def _action(status: str = "planned", **changes: Any) -> Action:
+    fields: dict[str, Any] = {
+        "id": 7,
+        "playbook": "stop-idle-instance",
+        "target": {"resource": "i-0abc", "account": "111111111111"},
+        "plan": {"steps": ["stop i-0abc (idle 14 days)", "tag it finops:stopped"]},
+        "status": status,
+        "estimated_savings": Decimal("312.40"),
+        "currency": "USD",
+        "requested_by": "U0ENG",
+    }
+    return Action(**(fields | changes))
+
+
+STATUS = Status([SourceFreshness("s3://bills/aws", AT, date(2026, 11, 24), None)], [], {"high": 1})
+
+CASES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+    "cost": ("message", lambda: messages.cost_message(_report(3), chart_file="F0001")),
+    "cost_help": ("message", messages.cost_help),
+    "error": ("message", lambda: messages.error_message('Sorry, I did not understand "x".')),
+    "whoami": ("message", lambda: messages.whoami_message("U0ENG", "engineer")),
+    "status": ("message", lambda: messages.status_message(STATUS, NOW)),
+    "budget_list": ("message", lambda: messages.budget_list_message([_budget("payments")], can_edit=True)),
+    "budget": (
+        "message",
+        lambda: messages.budget_message(_budget("payments"), can_edit=True, chart_file="F2"),
+    ),
+    "budget_modal": ("modal", lambda: messages.budget_modal('{"original": null}')),
+    "home": ("home", lambda: messages.home_view("viewer", STATUS, NOW, spend=["*1.00 USD* this month"])),
+    "anomaly_open": ("message", lambda: alerts.anomaly_message(_anomaly(), chart_file="F3")),
+    "anomaly_snoozed": (
+        "message",
+        lambda: alerts.anomaly_message(
+            _anomaly(
+                "snoozed",
+                status_by="U0ENG",
+                status_reason="load test",
+                snoozed_until=datetime(2026, 12, 2, 9, 30, tzinfo=UTC),
+            ),
+            jira_requested=True,
+        ),
+    ),
+    "anomaly_false_positive": (
+        "message",
+        lambda: alerts.anomaly_message(_anomaly("false_positive", status_by="U0ADMIN")),
+    ),
+    "anomaly_news": ("message", lambda: alerts.anomaly_news(_anomaly(), alerts.still_anomalous(_anomaly()))),
+    "anomaly_snooze_modal": ("modal", lambda: alerts.snooze_modal("4f" * 32, alerts.headline(_anomaly()))),
+    "approval_waiting": ("message", lambda: approvals.approval_message(_action())),
+    "approval_rejected": (
+        "message",
+        lambda: approvals.approval_message(
+            _action("rejected", decided_by="U0ADMIN", decision_reason="too risky", decided_at=AT)
+        ),
+    ),
+    "approval_reject_modal": ("modal", lambda: approvals.reject_modal("action:7", "Approval needed")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rendered_message_matches_its_snapshot(name: str) -> None:
+    surface, build = CASES[name]
+    rendered = build()
+    problems = block_kit_problems(rendered["blocks"]) if surface == "message" else view_problems(rendered)
+    assert not problems
+    path = HERE / f"{name}.json"
+    text = json.dumps(rendered, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        HERE.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no snapshot {path.name}: run with UPDATE_SNAPSHOTS=1 and review it"
+    assert text == path.read_text(), f"{name} changed: review the diff, then UPDATE_SNAPSHOTS=1"
