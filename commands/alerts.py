@@ -70,7 +70,8 @@ def status_line(anomaly: Anomaly) -> str:
     emoji, label = STATES.get(anomaly.status, (":grey_question:", anomaly.status))
     line = f"{emoji} *{label}*"
     if anomaly.status_by and anomaly.status != "open":
-        line += f" by <@{anomaly.status_by}> at {_when(anomaly.updated_at)}"
+        by = anomaly.status_by
+        line += f" by {f'<@{by}>' if by[:1] in ('U', 'W') else by} at {_when(anomaly.updated_at)}"
     if anomaly.status == "snoozed" and anomaly.snoozed_until:
         line += f", until {_when(anomaly.snoozed_until)}"
     if anomaly.status_reason:

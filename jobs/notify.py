@@ -7,6 +7,7 @@ what the thread was told: a re-run with nothing new enqueues nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.settings import Settings
 from commands import alerts
 from finops.errors import UserError
-from storage import outbox
+from storage import anomalies, audit, outbox
 from storage.models import Anomaly
 from storage.types import utcnow
 
@@ -56,22 +57,57 @@ async def plan(session: AsyncSession, settings: Settings, fingerprints: Sequence
         elif (
             anomaly.status not in QUIET and anomaly.notified_date is not None and last > anomaly.notified_date
         ):
-            added += await _news(session, anomaly, f"day:{last}", alerts.still_anomalous(anomaly))
+            added += await _news(session, fp, f"day:{last}", alerts.still_anomalous(anomaly))
         elif (
             anomaly.status not in QUIET
             and anomaly.notified_impact
             and anomaly.impact >= anomaly.notified_impact * GROWTH
         ):
             text = f"The impact grew: {alerts.still_anomalous(anomaly)}"
-            added += await _news(session, anomaly, f"impact:{anomaly.impact}", text)
+            added += await _news(session, fp, f"impact:{anomaly.impact}", text)
         else:
             continue
         anomaly.notified_date, anomaly.notified_impact = last, anomaly.impact
     return added
 
 
-async def _news(session: AsyncSession, anomaly: Anomaly, what: str, text: str) -> list[str]:
-    fp = anomaly.fingerprint
+BOT = "finops-bot"  # the actor of what the bot does by itself, in the audit log
+RESOLVED_AFTER = timedelta(days=2)  # not anomalous for this long after its last day: resolved
+
+
+async def resolve_quiet(session: AsyncSession, as_of: date) -> list[str]:
+    """Alerted anomalies not seen for RESOLVED_AFTER by `as_of` are resolved: the thread is told
+    and the root message shows it. The fingerprints resolved."""
+    stale = await session.scalars(
+        select(Anomaly).where(
+            Anomaly.slack_ts.is_not(None),
+            Anomaly.status.in_(("open", "acknowledged")),
+            Anomaly.last_date < as_of - RESOLVED_AFTER,
+        )
+    )
+    resolved = []
+    for anomaly in list(stale):
+        fp, last = anomaly.fingerprint, anomaly.last_date
+        if not await anomalies.transition(
+            session, fp, "resolved", BOT, allowed_from=("open", "acknowledged")
+        ):
+            continue
+        row = await audit.record(
+            session,
+            actor=BOT,
+            channel="job",
+            action="anomaly.resolved",
+            subject_type="anomaly",
+            subject_id=fp,
+            details={"as_of": as_of.isoformat()},
+        )
+        text = f"Back to normal: not anomalous since {last:%d %b %Y}. Resolved."
+        await _news(session, fp, f"resolved:{row.id}", text)
+        resolved.append(fp)
+    return resolved
+
+
+async def _news(session: AsyncSession, fp: str, what: str, text: str) -> list[str]:
     keys = []
     if await outbox.enqueue(
         session, f"slack-thread:{fp}:{what}", "slack.anomaly.thread", {"fingerprint": fp, "text": text}

@@ -16,7 +16,7 @@ from bot.notify import SlackNotifier
 from bot.settings import Settings, load_settings
 from commands.cli.output import console, emit_json, money
 from jobs.detect import DetectionRun, detect
-from jobs.notify import channel_for, plan
+from jobs.notify import channel_for, plan, resolve_quiet
 from jobs.outbox import Delivered, deliver
 from storage.db import connect, unit_of_work
 from storage.migrate import upgrade
@@ -79,6 +79,7 @@ async def _run(
             return run, None
         async with unit_of_work(engine) as session:
             await plan(session, settings, [a["fingerprint"] for a in run.anomalies])
+            await resolve_quiet(session, day)
         senders = SlackNotifier(web_client(settings)).senders()
         return run, await deliver(engine, senders)
     finally:

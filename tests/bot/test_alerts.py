@@ -336,3 +336,32 @@ async def test_a_snoozed_anomaly_is_quiet_until_its_snooze_ends(alerted: Running
         await session.execute(update(Anomaly).values(snoozed_until=utcnow() - timedelta(minutes=1)))
     sent = await notify(engine, slack, SPIKE + timedelta(days=1))
     assert sorted(k.split(":")[0] for k in sent) == ["slack-thread", "slack-update"]
+
+
+async def test_an_anomaly_back_to_normal_is_resolved_in_its_thread(alerted: RunningBot) -> None:
+    from jobs.notify import resolve_quiet
+
+    slack, engine = alerted.slack, alerted.engine
+    async with unit_of_work(engine) as session:
+        assert await resolve_quiet(session, SPIKE + timedelta(days=2)) == []  # not quiet long enough
+        assert len(await resolve_quiet(session, SPIKE + timedelta(days=3))) == 1
+    settings = load_settings(slack_bot_token=BOT_TOKEN, slack_api_url=slack.api_url)
+    await deliver(engine, SlackNotifier(web_client(settings)).senders())
+    assert "Back to normal: not anomalous since 20 Nov 2026" in _text(
+        slack.calls_to("chat.postMessage")[-1].args
+    )
+    update = slack.calls_to("chat.update")[-1].args
+    assert "*Resolved* by finops-bot" in _text(update) and _buttons(update) == []
+    assert await _audit(engine) == [("finops-bot", "anomaly.resolved")]
+    async with unit_of_work(engine) as session:
+        assert await resolve_quiet(session, SPIKE + timedelta(days=9)) == []  # once
+
+
+def test_team_anomalies_go_to_the_team_channel() -> None:
+    from bot.settings import Channels
+    from jobs.notify import channel_for
+
+    settings = load_settings(alert_channel=ALERTS, channels=Channels(teams={"payments": "C0PAY"}))
+    assert channel_for(settings, {"team": "payments", "service": "x"}) == "C0PAY"
+    assert channel_for(settings, {"team": "search"}) == ALERTS
+    assert channel_for(settings, {"provider": "aws"}) == ALERTS
