@@ -3,6 +3,7 @@ database with the sample organisation in it, and the fake Slack Web API the real
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ async def start_bot(slack: FakeSlack, engine: AsyncEngine, roles: Roles | None =
 async def bot(
     clean_env: pytest.MonkeyPatch, slack: FakeSlack, sample: AsyncEngine
 ) -> AsyncIterator[RunningBot]:
+    before = asyncio.all_tasks()
     runner, url = await start_bot(slack, sample)
     session = aiohttp.ClientSession()
     try:
@@ -94,6 +96,15 @@ async def bot(
     finally:
         await session.close()
         await runner.cleanup()
+        await settle(before)
+
+
+async def settle(before: set[asyncio.Task[Any]]) -> None:
+    """Let the answers a test started (Bolt's lazy listeners) finish, so that they do not run on
+    into the next test on the shared event loop."""
+    started = asyncio.all_tasks() - before - {asyncio.current_task()}
+    if started:
+        await asyncio.wait(started, timeout=15)
 
 
 __all__ = ["ADMIN", "ENGINEER", "VIEWER", "Reply", "RunningBot", "web"]

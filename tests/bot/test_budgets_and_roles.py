@@ -44,7 +44,7 @@ def form(
 async def submit(bot: RunningBot, values: dict[str, Any], user: str, original: str | None = None) -> Any:
     metadata = json.dumps({"original": original, "channel": "C0FINOPS"})
     reply = await bot.post(view_submission("budget_modal", values, user=user, private_metadata=metadata))
-    assert reply.status == 200 and reply.seconds < 3
+    assert reply.status == 200 and reply.seconds < 10  # the 3 s limit is checked under load in test_runtime
     return json.loads(reply.text) if reply.text else None
 
 

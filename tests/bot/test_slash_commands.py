@@ -35,13 +35,17 @@ def _text(message: dict[str, Any]) -> str:
 
 
 async def ask(bot: RunningBot, name: str, text: str, user: str = VIEWER) -> dict[str, Any]:
-    """Send a slash command; its ack must be an empty 200 in time; returns the answer it posts."""
+    """Send a slash command; its ack must be an empty 200; returns the answer it posts.
+
+    The 3-second limit itself is checked under load in test_runtime (timing every request of
+    every test on a shared machine would only make them flaky); here an ack must not wait for
+    the answer."""
     before = len(bot.slack.responses())
     url_name = f"r{before}"
     reply = await bot.post(command(name, text, user=user, response_url=bot.slack.response_url(url_name)))
     assert reply.status == 200, reply.text
     assert reply.text == ""
-    assert reply.seconds < 3
+    assert reply.seconds < 10
     await bot.slack.wait_for("response_url", before + 1, timeout=15)
     answer = bot.slack.responses(url_name)[-1].args
     assert not block_kit_problems(answer.get("blocks", [])), block_kit_problems(answer.get("blocks", []))
