@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import apology
 from bot.metrics import HANDLER_ERRORS
-from bot.notify import SlackNotifier
+from bot.outbound import outbound
 from bot.settings import ConfigError, Settings
 from commands import slack
 from commands.context import KEY, Deps
@@ -71,7 +71,8 @@ def create_app(settings: Settings, engine: AsyncEngine, client: AsyncWebClient) 
         request_verification_enabled=settings.slack_signing_secret is not None,
     )
     roles = RoleResolver(settings.roles, lambda g: _members(client, g))
-    deps = Deps(engine, settings, roles, SlackNotifier(client).senders())
+    senders, on_failure = outbound(settings, client)
+    deps = Deps(engine, settings, roles, senders, on_failure)
 
     async def inject(context: Any, next: Any) -> None:
         context[KEY] = deps

@@ -19,7 +19,7 @@ from commands import alerts, approvals
 from finops import charts
 from finops.costquery import Filter
 from jobs.outbox import Permanent, Sender
-from storage import outbox
+from storage import jira_links, outbox
 from storage.models import Action, Anomaly, OutboxItem
 from storage.reports import daily_totals
 
@@ -64,9 +64,11 @@ async def _root_result(session: AsyncSession, fingerprint: str) -> dict[str, Any
 
 
 async def anomaly_message(session: AsyncSession, anomaly: Anomaly, chart_file: str | None) -> dict[str, Any]:
+    link = await jira_links.find(session, anomaly.fingerprint)
     return alerts.anomaly_message(
         anomaly,
         chart_file=chart_file,
+        jira=(link.issue_key, link.issue_url) if link else None,
         jira_requested=await outbox.exists(session, alerts.jira_key(anomaly.fingerprint)),
         details_posted=await outbox.exists(session, alerts.details_key(anomaly.fingerprint)),
     )
@@ -83,7 +85,21 @@ class SlackNotifier:
             "slack.anomaly.thread": self.anomaly_thread,
             "slack.approval.root": self.approval_root,
             "slack.approval.update": self.approval_update,
+            "slack.post": self.post,
         }
+
+    async def post(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        """A plain message (e.g. to the admin channel)."""
+        reply = await _call(self.client.chat_postMessage, channel=payload["channel"], text=payload["text"])
+        return {"channel": reply["channel"], "ts": reply["ts"]}
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            reply = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError:
+            return None
+        link: str | None = reply.get("permalink")
+        return link
 
     async def _chart(self, session: AsyncSession, anomaly: Anomaly) -> str | None:
         last = anomaly.last_date or anomaly.usage_date

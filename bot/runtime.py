@@ -34,6 +34,8 @@ async def serve(settings: Settings, http: int | None, socket: bool, host: str) -
         client = web_client(settings)
         me = await check_token(client)
         log.info("slack token ok", team=me.get("team"), bot_user=me.get("user_id"), api=client.base_url)
+        if settings.jira_url:
+            await check_jira(settings)
         bolt = create_app(settings, engine, client)
         if socket:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -57,6 +59,16 @@ async def serve(settings: Settings, http: int | None, socket: bool, host: str) -
         if runner is not None:
             await runner.cleanup()
         await engine.dispose()
+
+
+async def check_jira(settings: Settings) -> None:
+    """The Jira configuration against Jira (`finops-bot jira check`); problems are logged, not
+    fatal: Slack keeps working and Jira work waits in the outbox until the settings are fixed."""
+    from commands.cli.jira import checks
+
+    for what, ok, detail in await asyncio.to_thread(checks, settings):
+        if not ok:
+            log.warning("jira configuration problem; see `finops-bot jira check`", check=what, detail=detail)
 
 
 def handle_run(

@@ -65,6 +65,24 @@ class Roles(Section):
         return ids
 
 
+class JiraRoute(Section):
+    project: str | None = None
+    component: str | None = None
+
+
+class Jira(Section):
+    """Follow-up issues in Jira: what to create, from which severity, and where per team."""
+
+    issue_type: str = "Task"
+    min_severity: Literal["low", "medium", "high", "critical", "none"] = "high"  # auto-create from
+    priorities: dict[str, str] = Field(
+        default_factory=lambda: {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
+    )
+    reopen_within_days: int = Field(30, ge=0)  # a closed issue this recent is reopened, not duplicated
+    tell_admins_after: int = Field(5, ge=1)  # failed attempts before the admin channel hears of it
+    teams: dict[str, JiraRoute] = Field(default_factory=dict)  # team tag -> project / component
+
+
 class TagAliases(Section):
     team: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["team"]))
     environment: list[str] = Field(default_factory=lambda: list(DEFAULT_TAG_ALIASES["environment"]))
@@ -158,6 +176,7 @@ class Settings(BaseSettings):
     detection: Detection = Field(
         default_factory=Detection, validation_alias=_env("FINOPS_DETECTION", "detection")
     )
+    jira: Jira = Field(default_factory=Jira, validation_alias=_env("FINOPS_JIRA", "jira"))
     tag_aliases: TagAliases = Field(
         default_factory=TagAliases, validation_alias=_env("FINOPS_TAG_ALIASES", "tag_aliases")
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from commands import ids
 from commands.messages import amount, day
+from storage import outbox
 from storage.models import Anomaly
 from templates import render
 
@@ -79,13 +80,32 @@ def status_line(anomaly: Anomaly) -> str:
     return line
 
 
-def _change(anomaly: Anomaly) -> str:
+async def tell(session: Any, fingerprint: str, what: str, text: str | None, *, update: bool = True) -> None:
+    """Enqueue news of an anomaly: a thread reply (`text`) and the root message's update, each
+    once for `what`."""
+    payload = {"fingerprint": fingerprint}
+    if update:
+        await outbox.enqueue(session, f"slack-update:{fingerprint}:{what}", "slack.anomaly.update", payload)
+    if text:
+        await outbox.enqueue(
+            session, f"slack-thread:{fingerprint}:{what}", "slack.anomaly.thread", {**payload, "text": text}
+        )
+
+
+async def tell_jira(session: Any, fingerprint: str, what: str, text: str) -> None:
+    """A comment on the anomaly's Jira issue, when it has (or is getting) one."""
+    if await outbox.exists(session, jira_key(fingerprint)):
+        payload = {"fingerprint": fingerprint, "text": text}
+        await outbox.enqueue(session, f"jira-comment:{fingerprint}:{what}", "jira.comment", payload)
+
+
+def change_text(anomaly: Anomaly) -> str:
     pct = f" (+{anomaly.pct:.0f}%)" if anomaly.pct is not None else " (new cost)"
     actual, expected = amount(anomaly.actual, anomaly.currency), amount(anomaly.expected, anomaly.currency)
     return f"{actual} vs {expected} expected{pct}"
 
 
-def _causes(anomaly: Anomaly) -> list[str]:
+def cause_lines(anomaly: Anomaly) -> list[str]:
     lines = []
     for cause in anomaly.root_cause[:ROOT_CAUSES_SHOWN]:
         impact = Decimal(str(cause.get("impact", 0)))
@@ -112,8 +132,9 @@ def anomaly_message(
     chart_file: str | None = None,
     jira_requested: bool = False,
     details_posted: bool = False,
+    jira: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    done = {ids.ANOMALY_JIRA: jira_requested, ids.ANOMALY_THREAD: details_posted}
+    done = {ids.ANOMALY_JIRA: jira_requested or jira is not None, ids.ANOMALY_THREAD: details_posted}
     buttons = [b for b in BUTTONS.get(anomaly.status, ()) if not done.get(b)]
     since = day(anomaly.usage_date)
     last = anomaly.last_date or anomaly.usage_date
@@ -122,12 +143,12 @@ def anomaly_message(
         "slack/anomaly.json.j2",
         headline=headline(anomaly),
         scope=scope_text(anomaly.scope),
-        change=_change(anomaly),
+        change=change_text(anomaly),
         impact=f"+{amount(anomaly.impact, anomaly.currency)} on {day(last)}",
         period=period,
         severity=f"{anomaly.severity} ({anomaly.confidence} confidence)",
-        causes=_causes(anomaly),
-        status=status_line(anomaly),
+        causes=cause_lines(anomaly),
+        status=status_line(anomaly) + (f" · Jira <{jira[1]}|{jira[0]}>" if jira else ""),
         chart_file=chart_file,
         buttons=[
             {
@@ -150,7 +171,7 @@ def anomaly_news(anomaly: Anomaly, what: str) -> dict[str, Any]:
 def still_anomalous(anomaly: Anomaly) -> str:
     last = anomaly.last_date or anomaly.usage_date
     impact = amount(anomaly.impact, anomaly.currency)
-    return f"Still anomalous on {day(last)}: {_change(anomaly)}, impact +{impact}."
+    return f"Still anomalous on {day(last)}: {change_text(anomaly)}, impact +{impact}."
 
 
 def details(anomaly: Anomaly, related: list[Anomaly]) -> str:

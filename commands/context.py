@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from commands.roles import RoleResolver
-from jobs.outbox import Sender
+from jobs.outbox import OnFailure, Sender
 
 
 def _now() -> datetime:
@@ -25,6 +25,7 @@ class Deps:
     settings: Settings
     roles: RoleResolver
     senders: Mapping[str, Sender] = field(default_factory=dict)  # the outbox's, by kind
+    on_failure: OnFailure | None = None
     now: Callable[[], datetime] = field(default=_now)
 
     def today(self) -> date:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
 from commands import alerts
+from finops.anomaly.detect import SEVERITIES
 from finops.errors import UserError
 from storage import anomalies, audit, outbox
 from storage.models import Anomaly
@@ -38,9 +39,18 @@ def channel_for(settings: Settings, scope: dict[str, str]) -> str:
     return channel
 
 
+def wants_jira(settings: Settings, severity: str) -> bool:
+    """Jira is set up and the severity is at or above the one that opens issues by itself."""
+    floor = settings.jira.min_severity
+    return (
+        bool(settings.jira_url) and floor != "none" and SEVERITIES.index(severity) >= SEVERITIES.index(floor)
+    )
+
+
 async def plan(session: AsyncSession, settings: Settings, fingerprints: Sequence[str]) -> list[str]:
-    """Enqueue the Slack news of these anomalies (representatives of what detection found); the
-    idempotency keys it added."""
+    """Enqueue the Slack news of these anomalies (representatives of what detection found): a
+    root message for a new one, a thread reply and an update for news. What it enqueued (the root
+    messages' keys and the fingerprints with news)."""
     added: list[str] = []
     rows = await session.scalars(select(Anomaly).where(Anomaly.fingerprint.in_(list(fingerprints))))
     for anomaly in sorted(rows, key=lambda a: (-a.impact, a.fingerprint)):
@@ -54,17 +64,22 @@ async def plan(session: AsyncSession, settings: Settings, fingerprints: Sequence
             payload = {"fingerprint": fp, "channel": channel_for(settings, anomaly.scope)}
             await outbox.enqueue(session, alerts.root_key(fp), "slack.anomaly.root", payload)
             added.append(alerts.root_key(fp))
+            if wants_jira(settings, anomaly.severity):
+                await outbox.enqueue(session, alerts.jira_key(fp), "jira.create", {"fingerprint": fp})
+                added.append(alerts.jira_key(fp))
         elif (
             anomaly.status not in QUIET and anomaly.notified_date is not None and last > anomaly.notified_date
         ):
-            added += await _news(session, fp, f"day:{last}", alerts.still_anomalous(anomaly))
+            await alerts.tell(session, fp, f"day:{last}", alerts.still_anomalous(anomaly))
+            added.append(f"news:{fp}")
         elif (
             anomaly.status not in QUIET
             and anomaly.notified_impact
             and anomaly.impact >= anomaly.notified_impact * GROWTH
         ):
             text = f"The impact grew: {alerts.still_anomalous(anomaly)}"
-            added += await _news(session, fp, f"impact:{anomaly.impact}", text)
+            await alerts.tell(session, fp, f"impact:{anomaly.impact}", text)
+            added.append(f"news:{fp}")
         else:
             continue
         anomaly.notified_date, anomaly.notified_impact = last, anomaly.impact
@@ -102,19 +117,7 @@ async def resolve_quiet(session: AsyncSession, as_of: date) -> list[str]:
             details={"as_of": as_of.isoformat()},
         )
         text = f"Back to normal: not anomalous since {last:%d %b %Y}. Resolved."
-        await _news(session, fp, f"resolved:{row.id}", text)
+        await alerts.tell(session, fp, f"resolved:{row.id}", text)
+        await alerts.tell_jira(session, fp, f"resolved:{row.id}", text)
         resolved.append(fp)
     return resolved
-
-
-async def _news(session: AsyncSession, fp: str, what: str, text: str) -> list[str]:
-    keys = []
-    if await outbox.enqueue(
-        session, f"slack-thread:{fp}:{what}", "slack.anomaly.thread", {"fingerprint": fp, "text": text}
-    ):
-        keys.append(f"slack-thread:{fp}:{what}")
-    if await outbox.enqueue(
-        session, f"slack-update:{fp}:{what}", "slack.anomaly.update", {"fingerprint": fp}
-    ):
-        keys.append(f"slack-update:{fp}:{what}")
-    return keys

@@ -22,6 +22,8 @@ from storage.models import OutboxItem
 log = structlog.get_logger(__name__)
 
 Sender = Callable[[AsyncSession, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Told of each failed attempt (after it is recorded on the item), in the same transaction.
+OnFailure = Callable[[AsyncSession, OutboxItem], Awaitable[None]]
 
 
 class Permanent(Exception):
@@ -35,7 +37,9 @@ class Delivered:
     failed: list[str] = field(default_factory=list)
 
 
-async def deliver(engine: AsyncEngine, senders: Mapping[str, Sender]) -> Delivered:
+async def deliver(
+    engine: AsyncEngine, senders: Mapping[str, Sender], on_failure: OnFailure | None = None
+) -> Delivered:
     """Send every due effect of the kinds in `senders`, oldest first."""
     done = Delivered()
     async with unit_of_work(engine) as session:
@@ -66,4 +70,8 @@ async def deliver(engine: AsyncEngine, senders: Mapping[str, Sender]) -> Deliver
                     error=str(exc),
                     attempts=item.attempts,
                 )
+            else:
+                continue
+            if on_failure is not None:
+                await on_failure(session, item)
     return done

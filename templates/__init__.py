@@ -30,6 +30,11 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def render_text(template: str, /, **context: Any) -> str:
+    """Render a text template (a Jira description)."""
+    return environment().get_template(template).render(**context).strip() + "\n"
+
+
 def render(template: str, /, **context: Any) -> dict[str, Any]:
     """Render `template` (e.g. "slack/cost.json.j2") and parse it as a JSON object."""
     text = environment().get_template(template).render(**context)

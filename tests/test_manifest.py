@@ -21,6 +21,7 @@ METHOD_SCOPES = {
     "chat_postEphemeral": "chat:write",
     "chat_postMessage": "chat:write",
     "chat_update": "chat:write",
+    "chat_getPermalink": None,
     "files_upload_v2": "files:write",
     "usergroups_users_list": "usergroups:read",
     "views_open": None,

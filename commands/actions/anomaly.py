@@ -75,19 +75,10 @@ async def move(
         )
         text = f"<@{user}> {said}" + (f" until {snoozed_until:%Y-%m-%d %H:%M} UTC" if snoozed_until else "")
         text += f': "{reason}"' if reason else "."
-        await _tell(session, fingerprint, f"{status}:{row.id}", text)
-    await deliver(d.engine, d.senders)
+        await alerts.tell(session, fingerprint, f"{status}:{row.id}", text)
+        await alerts.tell_jira(session, fingerprint, f"{status}:{row.id}", f"In Slack, {user} {said}.")
+    await deliver(d.engine, d.senders, d.on_failure)
     return None
-
-
-async def _tell(session: Any, fingerprint: str, what: str, text: str | None) -> None:
-    """Enqueue the root message's update and, with `text`, a thread reply."""
-    payload = {"fingerprint": fingerprint}
-    await outbox.enqueue(session, f"slack-update:{fingerprint}:{what}", "slack.anomaly.update", payload)
-    if text:
-        await outbox.enqueue(
-            session, f"slack-thread:{fingerprint}:{what}", "slack.anomaly.thread", {**payload, "text": text}
-        )
 
 
 async def _answer(respond: Any, note: str | None) -> None:
@@ -143,10 +134,10 @@ async def _once(
             subject_type="anomaly",
             subject_id=fingerprint,
         )
-        await _tell(
+        await alerts.tell(
             session, fingerprint, f"{action}:{row.id}", text if kind != "slack.anomaly.thread" else None
         )
-    await deliver(d.engine, d.senders)
+    await deliver(d.engine, d.senders, d.on_failure)
     return None
 
 

@@ -59,7 +59,7 @@ async def decide(d: Deps, user: str, value: str, status: str, reason: str | None
             "slack.approval.update",
             {"action_id": number, "text": f"<@{user}> {said}"},
         )
-    await deliver(d.engine, d.senders)
+    await deliver(d.engine, d.senders, d.on_failure)
     return None
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from commands.cli import cost, db, demo, detect, forecast, ingest, reconcile
+from commands.cli import cost, db, demo, detect, forecast, ingest, jira, reconcile
 
 
 def register(app: typer.Typer) -> None:
-    for module in (db, demo, ingest, reconcile, detect, forecast, cost):
+    for module in (db, demo, ingest, reconcile, detect, forecast, cost, jira):
         module.register(app)

@@ -12,7 +12,7 @@ import typer
 
 from bot.app import web_client
 from bot.errors import EXIT_CHECK_FAILED
-from bot.notify import SlackNotifier
+from bot.outbound import outbound
 from bot.settings import Settings, load_settings
 from commands.cli.output import console, emit_json, money
 from jobs.detect import DetectionRun, detect
@@ -80,8 +80,8 @@ async def _run(
         async with unit_of_work(engine) as session:
             await plan(session, settings, [a["fingerprint"] for a in run.anomalies])
             await resolve_quiet(session, day)
-        senders = SlackNotifier(web_client(settings)).senders()
-        return run, await deliver(engine, senders)
+        senders, on_failure = outbound(settings, web_client(settings))
+        return run, await deliver(engine, senders, on_failure)
     finally:
         await engine.dispose()
 

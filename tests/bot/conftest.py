@@ -72,12 +72,15 @@ async def sample(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
-async def start_bot(slack: FakeSlack, engine: AsyncEngine, roles: Roles | None = None) -> tuple[Any, str]:
+async def start_bot(
+    slack: FakeSlack, engine: AsyncEngine, roles: Roles | None = None, **overrides: Any
+) -> tuple[Any, str]:
     settings = load_settings(
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=slack.api_url,
         roles=roles or Roles(admin=[ADMIN], engineer=[ENGINEERS_GROUP], default="viewer"),
+        **overrides,
     )
     bolt = create_app(settings, engine, web_client(settings))
     runner, port = await start(make_web_app(bolt, engine, {"slack": "ok"}), "127.0.0.1", 0)

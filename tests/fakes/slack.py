@@ -363,6 +363,15 @@ class FakeSlack:
         self.messages[key] = {**args, **thread}
         return {"channel": key[0], "ts": key[1], "text": args.get("text", ""), "message": dict(args)}, []
 
+    def _api_chat_getPermalink(self, args: dict[str, Any]) -> Answer:
+        found = [f"{name} is required" for name in ("channel", "message_ts") if not args.get(name)]
+        if found:
+            return self._check(found)
+        if (args["channel"], args["message_ts"]) not in self.messages:
+            return {"error": "message_not_found"}, []
+        link = f"{TEAM['url']}archives/{args['channel']}/p{args['message_ts'].replace('.', '')}"
+        return {"channel": args["channel"], "permalink": link}, []
+
     def _api_chat_postEphemeral(self, args: dict[str, Any]) -> Answer:
         return self._check(self._message_problems(args, "user"), {"message_ts": self._next()})
 
