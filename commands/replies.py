@@ -57,6 +57,12 @@ async def upload_chart(client: AsyncWebClient, render: Callable[[], bytes], name
     return file_id
 
 
+async def tell_clicker(respond: Any, note: str | None) -> None:
+    """An ephemeral note to whoever clicked, leaving the message they clicked on as it is."""
+    if note:
+        await respond(text=note, response_type="ephemeral", replace_original=False)
+
+
 async def acknowledge(ack: Any) -> None:
     """The ack of every slash command and button: at once, with nothing; the answer follows."""
     await ack()

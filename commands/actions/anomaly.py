@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from commands import alerts
 from commands.context import Deps, deps
-from commands.replies import answering
+from commands.replies import answering, tell_clicker
 from finops.errors import UserError
 from jobs.outbox import deliver
 from storage import anomalies, audit, outbox
@@ -81,16 +81,11 @@ async def move(
     return None
 
 
-async def _answer(respond: Any, note: str | None) -> None:
-    if note:
-        await respond(text=note, response_type="ephemeral", replace_original=False)
-
-
 def _mover(status: str) -> Any:
     @answering
     async def handle(body: dict[str, Any], respond: Any, context: Any) -> None:
         user, fingerprint = clicked(body)
-        await _answer(respond, await move(deps(context), user, fingerprint, status))
+        await tell_clicker(respond, await move(deps(context), user, fingerprint, status))
 
     handle.__name__ = handle.__qualname__ = f"handle_anomaly_{status}"
     return handle
@@ -156,7 +151,7 @@ async def handle_anomaly_jira(body: dict[str, Any], respond: Any, context: Any) 
         "anomaly.jira_requested",
         f"<@{user}> asked for a Jira issue; its key will follow here.",
     )
-    await _answer(respond, note)
+    await tell_clicker(respond, note)
 
 
 @answering
@@ -180,4 +175,4 @@ async def handle_anomaly_thread(body: dict[str, Any], respond: Any, context: Any
         "anomaly.details",
         text,
     )
-    await _answer(respond, note)
+    await tell_clicker(respond, note)

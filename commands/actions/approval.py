@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from commands import approvals
 from commands.actions.anomaly import clicked
 from commands.context import Deps, deps
-from commands.replies import answering
+from commands.replies import answering, tell_clicker
 from finops.errors import UserError
 from jobs.outbox import deliver
 from storage import actions, audit, outbox
@@ -66,9 +66,7 @@ async def decide(d: Deps, user: str, value: str, status: str, reason: str | None
 @answering
 async def handle_approval_approve(body: dict[str, Any], respond: Any, context: Any) -> None:
     user, value = clicked(body)
-    note = await decide(deps(context), user, value, "approved")
-    if note:
-        await respond(text=note, response_type="ephemeral", replace_original=False)
+    await tell_clicker(respond, await decide(deps(context), user, value, "approved"))
 
 
 @answering

@@ -77,6 +77,18 @@ async def alert(engine: AsyncEngine, settings: Settings) -> str:
     return fingerprint
 
 
+async def labelled_issue(settings: Settings, fingerprint: str, summary: str) -> Any:
+    """An issue made in Jira directly (as if a crash came between creating and recording it)."""
+    client = await asyncio.to_thread(connect, settings)
+    fields = {
+        "project": {"key": "FIN"},
+        "issuetype": {"name": "Task"},
+        "summary": summary,
+        "labels": ["finops", label(fingerprint)],
+    }
+    return await asyncio.to_thread(client.create_issue, fields=fields)
+
+
 async def _links(engine: AsyncEngine) -> list[tuple[str, str]]:
     async with unit_of_work(engine) as session:
         return [(link.fingerprint, link.issue_key) for link in await session.scalars(select(JiraLink))]
@@ -125,16 +137,7 @@ async def test_an_issue_created_but_not_recorded_is_found_by_its_label(
 ) -> None:
     settings = settings_for(slack, jira)
     fingerprint = await alert(engine, settings)
-    client = await asyncio.to_thread(connect, settings)  # as if a crash came between create and record
-    made = await asyncio.to_thread(
-        client.create_issue,
-        fields={
-            "project": {"key": "FIN"},
-            "issuetype": {"name": "Task"},
-            "summary": "earlier",
-            "labels": ["finops", label(fingerprint)],
-        },
-    )
+    made = await labelled_issue(settings, fingerprint, "earlier")
     await run(engine, settings)
     assert list(jira.issues) == [made.key] and await _links(engine) == [(fingerprint, made.key)]
     assert "Seen again by finops-bot" in jira.issues[made.key].comments[-1]["body"]
@@ -146,16 +149,7 @@ async def test_a_recently_closed_issue_is_reopened_an_old_one_followed(
 ) -> None:
     settings = settings_for(slack, jira, reopen_within_days=30)
     fingerprint = await alert(engine, settings)
-    client = await asyncio.to_thread(connect, settings)
-    old = await asyncio.to_thread(
-        client.create_issue,
-        fields={
-            "project": {"key": "FIN"},
-            "issuetype": {"name": "Task"},
-            "summary": "last time",
-            "labels": ["finops", label(fingerprint)],
-        },
-    )
+    old = await labelled_issue(settings, fingerprint, "last time")
     jira.resolve(old.key)
     jira.issues[old.key].fields["resolutiondate"] = jira_time(
         datetime.now(UTC) - timedelta(days=closed_days_ago)
