@@ -38,6 +38,64 @@ def connect(settings: Settings) -> JIRA:
     return JIRA(server=settings.jira_url, max_retries=0, timeout=15, **auth)
 
 
+def checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    """(what, ok, detail) for the server, each project, issue type, priority and component used."""
+    try:
+        server = connect(settings)
+    except JIRAError as exc:
+        return [("connect", False, f"{settings.jira_url}: {message(exc)}")]
+    except Exception as exc:  # unreachable server, bad URL
+        return [("connect", False, f"{settings.jira_url}: {exc}")]
+    found: list[tuple[str, bool, str]] = [("connect", True, str(settings.jira_url))]
+    config = settings.jira
+    routes = {None: (settings.jira_project, None)} | {
+        team: (route.project or settings.jira_project, route.component)
+        for team, route in config.teams.items()
+    }
+    priorities = {p.name for p in server.priorities()}
+    for name in sorted(set(config.priorities.values())):
+        found.append(
+            (
+                f"priority {name}",
+                name in priorities,
+                ""
+                if name in priorities
+                else f"not a Jira priority; there are: {', '.join(sorted(priorities))}",
+            )
+        )
+    for team, (project, component) in routes.items():
+        where = f" (team {team})" if team else ""
+        if not project:
+            found.append((f"project{where}", False, "not set: set JIRA_PROJECT or [jira.teams] project"))
+            continue
+        try:
+            meta = server.project(project)
+        except JIRAError as exc:
+            found.append((f"project {project}{where}", False, message(exc)))
+            continue
+        found.append((f"project {project}{where}", True, meta.name))
+        types = {t.name for t in server.issue_types_for_project(project)}
+        ok = config.issue_type in types
+        found.append(
+            (
+                f"issue type {config.issue_type} in {project}",
+                ok,
+                "" if ok else f"the project has: {', '.join(sorted(types))}",
+            )
+        )
+        if component:
+            names = {c.name for c in meta.components}
+            ok = component in names
+            found.append(
+                (
+                    f"component {component} in {project}",
+                    ok,
+                    "" if ok else f"the project has: {', '.join(sorted(names)) or 'none'}",
+                )
+            )
+    return found
+
+
 def message(exc: JIRAError) -> str:
     """Jira's own words for a refused request."""
     try:

@@ -4,7 +4,6 @@ shows the latest figures and who did what."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from datetime import timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands import alerts, approvals
+from commands.replies import upload_chart
 from finops import charts
 from finops.costquery import Filter
 from jobs.outbox import Permanent, Sender
@@ -116,15 +116,7 @@ class SlackNotifier:
             currency=anomaly.currency,
             band=(anomaly.usage_date, last, anomaly.lower, anomaly.upper),
         )
-        try:
-            png = await asyncio.to_thread(render)
-            done = await self.client.files_upload_v2(content=png, filename="anomaly.png", title="Daily cost")
-        except (SlackApiError, OSError, ValueError) as exc:
-            log.warning("anomaly chart upload failed; posting without it", error=str(exc))
-            return None
-        files = done.get("files") or [done.get("file") or {}]
-        file_id: str | None = files[0].get("id") if files else None
-        return file_id
+        return await upload_chart(self.client, render, "anomaly")
 
     async def anomaly_root(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
         anomaly = await _anomaly(session, payload["fingerprint"])

@@ -16,6 +16,7 @@ import typer
 
 from bot import log as logging_setup
 from bot.app import check_token, create_app, web_client
+from bot.jira_client import checks
 from bot.server import make_web_app, start
 from bot.settings import Settings, load_settings
 from storage.db import check, connect, describe
@@ -64,8 +65,6 @@ async def serve(settings: Settings, http: int | None, socket: bool, host: str) -
 async def check_jira(settings: Settings) -> None:
     """The Jira configuration against Jira (`finops-bot jira check`); problems are logged, not
     fatal: Slack keeps working and Jira work waits in the outbox until the settings are fixed."""
-    from commands.cli.jira import checks
-
     for what, ok, detail in await asyncio.to_thread(checks, settings):
         if not ok:
             log.warning("jira configuration problem; see `finops-bot jira check`", check=what, detail=detail)

@@ -28,13 +28,29 @@ STATES = {
 }
 # The buttons each state offers, in order (Jira and thread details also drop once done).
 BUTTONS = {
-    "open": (ids.ANOMALY_ACK, ids.ANOMALY_SNOOZE, ids.ANOMALY_EXPECTED, ids.ANOMALY_FALSE_POSITIVE,
-             ids.ANOMALY_JIRA, ids.ANOMALY_THREAD),
-    "acknowledged": (ids.ANOMALY_SNOOZE, ids.ANOMALY_EXPECTED, ids.ANOMALY_FALSE_POSITIVE, ids.ANOMALY_JIRA,
-                     ids.ANOMALY_THREAD),
-    "snoozed": (ids.ANOMALY_ACK, ids.ANOMALY_EXPECTED, ids.ANOMALY_FALSE_POSITIVE, ids.ANOMALY_JIRA,
-                ids.ANOMALY_THREAD),
-}  # fmt: skip
+    "open": (
+        ids.ANOMALY_ACK,
+        ids.ANOMALY_SNOOZE,
+        ids.ANOMALY_EXPECTED,
+        ids.ANOMALY_FALSE_POSITIVE,
+        ids.ANOMALY_JIRA,
+        ids.ANOMALY_THREAD,
+    ),
+    "acknowledged": (
+        ids.ANOMALY_SNOOZE,
+        ids.ANOMALY_EXPECTED,
+        ids.ANOMALY_FALSE_POSITIVE,
+        ids.ANOMALY_JIRA,
+        ids.ANOMALY_THREAD,
+    ),
+    "snoozed": (
+        ids.ANOMALY_ACK,
+        ids.ANOMALY_EXPECTED,
+        ids.ANOMALY_FALSE_POSITIVE,
+        ids.ANOMALY_JIRA,
+        ids.ANOMALY_THREAD,
+    ),
+}
 LABELS = {
     ids.ANOMALY_ACK: "Acknowledge",
     ids.ANOMALY_SNOOZE: "Snooze",

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from commands.roles import RoleResolver
-from jobs.outbox import OnFailure, Sender
+from jobs.outbox import Delivered, OnFailure, Sender, deliver
 
 
 def _now() -> datetime:
@@ -30,6 +30,10 @@ class Deps:
 
     def today(self) -> date:
         return self.now().date()
+
+    async def deliver(self) -> Delivered:
+        """Send what the outbox has due (the effects a click just enqueued, among others)."""
+        return await deliver(self.engine, self.senders, self.on_failure)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Deps:
         # Bolt deep-copies the context for lazy listeners; these are shared services, not copied.

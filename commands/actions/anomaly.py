@@ -17,7 +17,6 @@ from commands import alerts
 from commands.context import Deps, deps
 from commands.replies import answering, tell_clicker
 from finops.errors import UserError
-from jobs.outbox import deliver
 from storage import anomalies, audit, outbox
 from storage.db import unit_of_work
 
@@ -77,7 +76,7 @@ async def move(
         text += f': "{reason}"' if reason else "."
         await alerts.tell(session, fingerprint, f"{status}:{row.id}", text)
         await alerts.tell_jira(session, fingerprint, f"{status}:{row.id}", f"In Slack, {user} {said}.")
-    await deliver(d.engine, d.senders, d.on_failure)
+    await d.deliver()
     return None
 
 
@@ -132,7 +131,7 @@ async def _once(
         await alerts.tell(
             session, fingerprint, f"{action}:{row.id}", text if kind != "slack.anomaly.thread" else None
         )
-    await deliver(d.engine, d.senders, d.on_failure)
+    await d.deliver()
     return None
 
 

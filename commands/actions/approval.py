@@ -15,7 +15,6 @@ from commands.actions.anomaly import clicked
 from commands.context import Deps, deps
 from commands.replies import answering, tell_clicker
 from finops.errors import UserError
-from jobs.outbox import deliver
 from storage import actions, audit, outbox
 from storage.db import unit_of_work
 from storage.models import Action
@@ -59,7 +58,7 @@ async def decide(d: Deps, user: str, value: str, status: str, reason: str | None
             "slack.approval.update",
             {"action_id": number, "text": f"<@{user}> {said}"},
         )
-    await deliver(d.engine, d.senders, d.on_failure)
+    await d.deliver()
     return None
 
 

@@ -20,8 +20,14 @@ def _clicked(body: dict[str, Any]) -> str:
 @answering
 async def handle_budget_new(body: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any) -> None:
     channel = (body.get("channel") or {}).get("id")
-    await open_budget_modal(deps(context), client, trigger_id=body["trigger_id"], user=body["user"]["id"],
-                            channel=channel, name=None)  # fmt: skip
+    await open_budget_modal(
+        deps(context),
+        client,
+        trigger_id=body["trigger_id"],
+        user=body["user"]["id"],
+        channel=channel,
+        name=None,
+    )
 
 
 @answering
@@ -29,8 +35,14 @@ async def handle_budget_edit(
     body: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
 ) -> None:
     channel = (body.get("channel") or {}).get("id")
-    await open_budget_modal(deps(context), client, trigger_id=body["trigger_id"], user=body["user"]["id"],
-                            channel=channel, name=_clicked(body))  # fmt: skip
+    await open_budget_modal(
+        deps(context),
+        client,
+        trigger_id=body["trigger_id"],
+        user=body["user"]["id"],
+        channel=channel,
+        name=_clicked(body),
+    )
 
 
 @answering

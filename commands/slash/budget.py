@@ -51,11 +51,23 @@ async def handle_budget(command: dict[str, Any], respond: Any, client: AsyncWebC
     elif verb == "show" and rest:
         await show_budget(d, client, respond, user, rest)
     elif verb in ("new", "create"):
-        await open_budget_modal(d, client, trigger_id=command["trigger_id"], user=user,
-                                channel=command.get("channel_id"), name=None)  # fmt: skip
+        await open_budget_modal(
+            d,
+            client,
+            trigger_id=command["trigger_id"],
+            user=user,
+            channel=command.get("channel_id"),
+            name=None,
+        )
     elif verb == "edit" and rest:
-        await open_budget_modal(d, client, trigger_id=command["trigger_id"], user=user,
-                                channel=command.get("channel_id"), name=rest)  # fmt: skip
+        await open_budget_modal(
+            d,
+            client,
+            trigger_id=command["trigger_id"],
+            user=user,
+            channel=command.get("channel_id"),
+            name=rest,
+        )
     elif verb in ("show", "edit"):
         raise UserError(f"Say which budget: `/budget {verb} NAME` (`/budget list` shows them).")
     else:
