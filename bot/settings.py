@@ -124,6 +124,91 @@ class Detection(Section):
         return sets
 
 
+def _cron(value: str | None) -> str | None:
+    """A crontab line (5 fields, UTC), checked the way the scheduler will read it; "" turns a
+    job off."""
+    if not value:
+        return None
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a crontab line (minute hour day month weekday): {exc}") from None
+    return value
+
+
+# The delay of each provider's own billing data: a source with no newer data than this (plus the
+# day being billed) is late. FOCUS ProviderName values, lower case.
+PROVIDER_DELAY_HOURS = {"aws": 24.0, "amazon web services": 24.0, "microsoft": 36.0, "azure": 36.0}
+DEFAULT_DELAY_HOURS = 24.0
+
+
+class Source(Section):
+    """A billing source the scheduler ingests: a file, a watched folder or an s3:// prefix."""
+
+    name: str = Field(min_length=1, max_length=200)  # stored with its data; keep it stable
+    location: str = Field(min_length=1)
+    format: str = "auto"
+    cron: str | None = None  # crontab (UTC); default: poll every `every_minutes`
+    every_minutes: float = Field(1.0, gt=0)
+    settle_seconds: float = Field(10.0, ge=0)  # a file changed more recently is still being written
+    late_after_hours: float | None = Field(None, gt=0)  # default: the provider's own delay
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        return _cron(value)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        from finops import connectors
+
+        if value != "auto":
+            try:
+                connectors.get(value)
+            except UserError as exc:  # it lists the valid names
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class Schedules(Section):
+    """What `finops-bot run` does on its own, and when (UTC)."""
+
+    sources: list[Source] = Field(default_factory=list)
+    detect: str | None = "30 6 * * *"  # daily, even without new data (it also resolves quiet anomalies)
+    budgets: str | None = "0 7 * * *"
+    digest: str | None = "0 9 * * *"
+    jira_sync_minutes: float = Field(15.0, gt=0)
+    outbox_seconds: float = Field(5.0, gt=0)
+    snooze_minutes: float = Field(1.0, gt=0)
+    freshness_minutes: float = Field(10.0, gt=0)
+    leader_seconds: float = Field(15.0, gt=0)  # how often a standby replica tries to take over
+    shutdown_seconds: float = Field(20.0, ge=0)  # how long running jobs get to finish on SIGTERM
+
+    @field_validator("detect", "budgets", "digest")
+    @classmethod
+    def _crontabs(cls, value: str | None) -> str | None:
+        return _cron(value)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, sources: list[Source]) -> list[Source]:
+        names = [s.name for s in sources]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"source name(s) {', '.join(twice)} used twice; each source needs its own")
+        return sources
+
+
+def late_after(source: Source, provider: str | None) -> float:
+    """Hours without newer data after which `source` is late."""
+    if source.late_after_hours is not None:
+        return source.late_after_hours
+    return PROVIDER_DELAY_HOURS.get((provider or "").lower(), DEFAULT_DELAY_HOURS)
+
+
 def _env(name: str, field: str) -> Any:
     return AliasChoices(name, field)
 
@@ -186,8 +271,8 @@ class Settings(BaseSettings):
     policies: dict[str, Any] = Field(
         default_factory=dict, validation_alias=_env("FINOPS_POLICIES", "policies")
     )
-    schedules: dict[str, Any] = Field(
-        default_factory=dict, validation_alias=_env("FINOPS_SCHEDULES", "schedules")
+    schedules: Schedules = Field(
+        default_factory=Schedules, validation_alias=_env("FINOPS_SCHEDULES", "schedules")
     )
 
     @field_validator("database_url")
