@@ -89,8 +89,12 @@ class SlackNotifier:
         }
 
     async def post(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
-        """A plain message (e.g. to the admin channel)."""
-        reply = await _call(self.client.chat_postMessage, channel=payload["channel"], text=payload["text"])
+        """A message (e.g. to the admin channel, the daily digest): its text, and its blocks when it
+        has them (the text is then the notification's fallback)."""
+        blocks = {"blocks": payload["blocks"]} if payload.get("blocks") else {}
+        reply = await _call(
+            self.client.chat_postMessage, channel=payload["channel"], text=payload["text"], **blocks
+        )
         return {"channel": reply["channel"], "ts": reply["ts"]}
 
     async def permalink(self, channel: str, ts: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,6 +91,34 @@ BOT = "finops-bot"  # the actor of what the bot does by itself, in the audit log
 RESOLVED_AFTER = timedelta(days=2)  # not anomalous for this long after its last day: resolved
 
 
+async def move(
+    session: AsyncSession,
+    fingerprint: str,
+    status: str,
+    text: str,
+    *,
+    allowed_from: Sequence[str],
+    details: dict[str, Any],
+) -> bool:
+    """The bot itself moves the anomaly to `status` (when it is in one of `allowed_from`): an
+    audit row `anomaly.<status>` with `details`, and `text` in its thread (the root message
+    updated) and on its Jira issue, once per audit row. Whether it moved."""
+    if not await anomalies.transition(session, fingerprint, status, BOT, allowed_from=allowed_from):
+        return False
+    row = await audit.record(
+        session,
+        actor=BOT,
+        channel="job",
+        action=f"anomaly.{status}",
+        subject_type="anomaly",
+        subject_id=fingerprint,
+        details=details,
+    )
+    await alerts.tell(session, fingerprint, f"{status}:{row.id}", text)
+    await alerts.tell_jira(session, fingerprint, f"{status}:{row.id}", text)
+    return True
+
+
 async def resolve_quiet(session: AsyncSession, as_of: date) -> list[str]:
     """Alerted anomalies not seen for RESOLVED_AFTER by `as_of` are resolved: the thread is told
     and the root message shows it. The fingerprints resolved."""
@@ -100,24 +129,12 @@ async def resolve_quiet(session: AsyncSession, as_of: date) -> list[str]:
             Anomaly.last_date < as_of - RESOLVED_AFTER,
         )
     )
+    # Read before moving any: a move expires the session's objects.
+    quiet = [(anomaly.fingerprint, anomaly.last_date) for anomaly in stale]
     resolved = []
-    for anomaly in list(stale):
-        fp, last = anomaly.fingerprint, anomaly.last_date
-        if not await anomalies.transition(
-            session, fp, "resolved", BOT, allowed_from=("open", "acknowledged")
-        ):
-            continue
-        row = await audit.record(
-            session,
-            actor=BOT,
-            channel="job",
-            action="anomaly.resolved",
-            subject_type="anomaly",
-            subject_id=fp,
-            details={"as_of": as_of.isoformat()},
-        )
+    for fp, last in quiet:
         text = f"Back to normal: not anomalous since {last:%d %b %Y}. Resolved."
-        await alerts.tell(session, fp, f"resolved:{row.id}", text)
-        await alerts.tell_jira(session, fp, f"resolved:{row.id}", text)
-        resolved.append(fp)
+        details = {"as_of": as_of.isoformat()}
+        if await move(session, fp, "resolved", text, allowed_from=("open", "acknowledged"), details=details):
+            resolved.append(fp)
     return resolved
