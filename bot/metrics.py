@@ -53,6 +53,11 @@ SLACK_CALL_SECONDS = Histogram(
 SLACK_CALL_ERRORS = Counter(
     "finops_slack_call_errors_total", "Slack Web API calls that failed", ["method", "error"]
 )
+SLACK_CALL_RETRIES = Counter(
+    "finops_slack_call_retries_total",
+    "Slack Web API attempts that failed and were tried again: rate limited, server error, connection lost",
+    ["method", "reason"],
+)
 JIRA_CALL_SECONDS = Histogram(
     "finops_jira_call_seconds",
     "Jira REST call latency",
