@@ -1,25 +1,34 @@
-"""`finops-bot run [--http PORT | --socket]`: the Bolt app on HTTP or Socket Mode.
+"""`finops-bot run [--http PORT | --socket]`: the Bolt app on HTTP or Socket Mode, and the
+scheduler (`jobs.schedule`) in the same event loop.
 
 Start-up order: settings, database (checked and migrated), the bot token (`auth.test` against
-`SLACK_API_URL`), the app; only then does /healthz answer, so scripts can wait on it. SIGTERM or
-SIGINT stops it cleanly.
+`SLACK_API_URL`), the scheduler (after trying for the lead), the app; only then does /healthz
+answer, so scripts can wait on it. SIGTERM or SIGINT stops it gracefully: /healthz turns 503,
+running jobs get `schedules.shutdown_seconds` to finish, Slack answers in progress finish, the
+outbox is flushed and the lead handed back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import UTC
 from typing import Annotated
 
 import structlog
 import typer
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import log as logging_setup
 from bot.app import check_token, create_app, web_client
-from bot.jira_client import checks
+from bot.jira_client import checks, searcher
+from bot.outbound import outbound
 from bot.server import make_web_app, start
 from bot.settings import Settings, load_settings
+from jobs import schedule
+from jobs.schedule import Jobs
 from storage.db import check, connect, describe
+from storage.leader import Leadership
 from storage.migrate import upgrade
 
 log = structlog.get_logger(__name__)
@@ -29,14 +38,28 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a server in a container listens on ev
 async def serve(settings: Settings, http: int | None, socket: bool, host: str) -> None:
     engine = connect(settings.database_url)
     runner = handler = None
+    ready: dict[str, str] = {"slack": "starting", "scheduler": "starting"}
+    jobs: Jobs | None = None
     try:
         await check(engine)
         await upgrade(engine)
         client = web_client(settings)
         me = await check_token(client)
+        ready["slack"] = "ok"
         log.info("slack token ok", team=me.get("team"), bot_user=me.get("user_id"), api=client.base_url)
         if settings.jira_url:
             await check_jira(settings)
+        senders, on_failure = outbound(settings, client)
+        jobs = Jobs(
+            engine,
+            settings,
+            senders,
+            on_failure,
+            jira_search=searcher(settings) if settings.jira_url else None,
+            leadership=Leadership(engine),
+        )
+        await schedule.start(jobs, AsyncIOScheduler(timezone=UTC))
+        ready["scheduler"] = "ok"
         bolt = create_app(settings, engine, client)
         if socket:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -45,21 +68,44 @@ async def serve(settings: Settings, http: int | None, socket: bool, host: str) -
             await handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("socket mode connected")
         if http is not None:
-            web_app = make_web_app(None if socket else bolt, engine, {"slack": "ok"})
+            web_app = make_web_app(None if socket else bolt, engine, ready, jobs.describe)
             runner, _ = await start(web_app, host, http)
-        log.info("ready", database=describe(engine.url), http=http, socket=socket)
+        log.info(
+            "ready",
+            database=describe(engine.url),
+            http=http,
+            socket=socket,
+            leader=jobs.leading,
+            sources=len(settings.schedules.sources),
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         log.info("stopping")
+        ready["scheduler"] = "stopping"  # /healthz 503: a load balancer stops sending requests
     finally:
+        if jobs is not None:
+            await schedule.stop(jobs, settings.schedules.shutdown_seconds)
         if handler is not None:
             await handler.close_async()  # type: ignore[no-untyped-call]
         if runner is not None:
             await runner.cleanup()
+        await _finish_answers(settings.schedules.shutdown_seconds)
+        if jobs is not None and jobs.leading:
+            await schedule.send(jobs, {})  # what the last answers enqueued
         await engine.dispose()
+        log.info("stopped")
+
+
+async def _finish_answers(grace: float) -> None:
+    """Let answers still being worked on (Bolt's lazy listeners) finish."""
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        _, pending = await asyncio.wait(others, timeout=grace)
+        for task in pending:
+            task.cancel()
 
 
 async def check_jira(settings: Settings) -> None:

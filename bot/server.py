@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -40,7 +41,12 @@ def _kind(body: dict[str, Any]) -> str:
     )
 
 
-async def _health(engine: AsyncEngine, ready: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+Describe = Callable[[], dict[str, Any]]  # more for /healthz to show (the scheduler's jobs)
+
+
+async def _health(
+    engine: AsyncEngine, ready: dict[str, Any], describe: Describe | None = None
+) -> tuple[int, dict[str, Any]]:
     checks: dict[str, str] = dict(ready)
     try:
         await asyncio.wait_for(check(engine), HEALTH_TIMEOUT)
@@ -51,6 +57,8 @@ async def _health(engine: AsyncEngine, ready: dict[str, Any]) -> tuple[int, dict
     body: dict[str, Any] = {"status": "failing" if failing else "ok", "checks": checks}
     if failing:
         body["failing"] = failing
+    if describe is not None:
+        body.update(describe())
     return (503 if failing else 200), body
 
 
@@ -59,8 +67,11 @@ def _signed(request: web.Request) -> bool:
     return stamp.isdigit() and request.headers.get("X-Slack-Signature", "").startswith("v0=")
 
 
-def make_web_app(bolt: AsyncApp | None, engine: AsyncEngine, ready: dict[str, Any]) -> web.Application:
-    """`bolt` None: health and metrics only (Socket Mode)."""
+def make_web_app(
+    bolt: AsyncApp | None, engine: AsyncEngine, ready: dict[str, Any], describe: Describe | None = None
+) -> web.Application:
+    """`bolt` None: health and metrics only (Socket Mode). `ready` holds the state of each
+    dependency besides the database ("ok" or what is wrong); it may change while serving."""
 
     async def events(request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -76,7 +87,7 @@ def make_web_app(bolt: AsyncApp | None, engine: AsyncEngine, ready: dict[str, An
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_: web.Request) -> web.Response:
-        status, body = await _health(engine, ready)
+        status, body = await _health(engine, ready, describe)
         return web.json_response(body, status=status)
 
     async def metrics(_: web.Request) -> web.Response:

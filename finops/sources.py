@@ -10,9 +10,10 @@ import gzip
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -29,6 +30,7 @@ class SourceFile:
     size: int
     version: str  # what changes when the content does: a content hash (local) or the ETag (S3)
     _open: Callable[[], IO[bytes]]
+    modified: datetime | None = None  # when it arrived (or last changed): mtime or S3 LastModified
 
     @property
     def is_parquet(self) -> bool:
@@ -92,7 +94,9 @@ def _sha256(path: Path) -> str:
 
 
 def _local(path: Path) -> SourceFile:
-    return SourceFile(str(path), path.stat().st_size, _sha256(path), lambda: path.open("rb"))
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+    return SourceFile(str(path), stat.st_size, _sha256(path), lambda: path.open("rb"), modified)
 
 
 def _wanted(name: str) -> bool:
@@ -137,6 +141,7 @@ def _expand_s3(uri: str, client: Any | None) -> list[SourceFile]:
                             int(obj["Size"]),
                             str(obj["ETag"]).strip('"'),
                             _s3_opener(s3, bucket, key),
+                            obj.get("LastModified"),
                         )
                     )
     except Exception as exc:  # botocore's errors: no credentials, no bucket, no network
@@ -151,6 +156,31 @@ def expand(location: str, s3_client: Any | None = None) -> list[SourceFile]:
     if location.startswith("s3://"):
         return _expand_s3(location, s3_client)
     return _expand_local(location)
+
+
+def arrived(files: Sequence[SourceFile]) -> datetime | None:
+    """When the newest of `files` arrived."""
+    return max((f.modified for f in files if f.modified is not None), default=None)
+
+
+Stat = tuple[tuple[str, int, int], ...]  # (path, size, mtime in ns) of each file
+
+
+def stat(location: str) -> Stat | None:
+    """A cheap look at a local file or folder (no reading, no hashing): it changes when a file is
+    added, removed or rewritten. None for S3 (its listing is the cheap look) or a missing path."""
+    if location.startswith("s3://"):
+        return None
+    path = Path(location).expanduser()
+    try:
+        paths = (
+            [path]
+            if path.is_file()
+            else sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.name))
+        )
+        return tuple((str(p), (st := p.stat()).st_size, st.st_mtime_ns) for p in paths)
+    except OSError:
+        return None
 
 
 def fingerprint(files: list[SourceFile]) -> str:

@@ -153,5 +153,6 @@ async def _load(
             daily=read.daily,
             hourly=read.hourly,
             raw=read.totals,
+            arrived_at=sources.arrived(files),
         )
     return IngestResult(source, read.format, len(files), read.rows, load, read.totals)

@@ -48,30 +48,39 @@ async def deliver(
         async with unit_of_work(engine) as session:
             if not await outbox.claim(session, item_id):
                 continue  # another delivery (a click, a replica) has it
-        async with unit_of_work(engine) as session:
-            item = await session.get(OutboxItem, item_id)
-            if item is None:
-                continue
-            try:
-                async with session.begin_nested():
-                    result = await senders[item.kind](session, dict(item.payload))
+        try:
+            # The sender's writes and the `sent` mark are one transaction, with no savepoint: on
+            # SQLite a savepoint would open it before the sender reads, and a write after another
+            # connection's commit would then fail ("database is locked") after Slack had the message.
+            async with unit_of_work(engine) as session:
+                item = await session.get(OutboxItem, item_id)
+                if item is None:
+                    continue
+                key = item.idempotency_key
+                result = await senders[item.kind](session, dict(item.payload))
                 outbox.sent(item, result)
-                done.sent.append(item.idempotency_key)
-            except Permanent as exc:
-                outbox.failed(item, str(exc), retry=False)
-                done.failed.append(item.idempotency_key)
-                log.error("outbox effect failed for good", key=item.idempotency_key, error=str(exc))
-            except Exception as exc:
-                outbox.failed(item, f"{type(exc).__name__}: {exc}")
-                (done.failed if item.status == "failed" else done.retrying).append(item.idempotency_key)
-                log.warning(
-                    "outbox effect failed; will retry",
-                    key=item.idempotency_key,
-                    error=str(exc),
-                    attempts=item.attempts,
-                )
-            else:
-                continue
-            if on_failure is not None:
-                await on_failure(session, item)
+            done.sent.append(key)
+        except Exception as exc:
+            await _failed(engine, item_id, exc, done, on_failure)
     return done
+
+
+async def _failed(
+    engine: AsyncEngine, item_id: int, exc: Exception, done: Delivered, on_failure: OnFailure | None
+) -> None:
+    """Record a failed attempt (the sender's own writes were rolled back)."""
+    async with unit_of_work(engine) as session:
+        item = await session.get(OutboxItem, item_id)
+        if item is None:
+            return
+        key = item.idempotency_key
+        if isinstance(exc, Permanent):
+            outbox.failed(item, str(exc), retry=False)
+            done.failed.append(key)
+            log.error("outbox effect failed for good", key=key, error=str(exc))
+        else:
+            outbox.failed(item, f"{type(exc).__name__}: {exc}")
+            (done.failed if item.status == "failed" else done.retrying).append(key)
+            log.warning("outbox effect failed; will retry", key=key, error=str(exc), attempts=item.attempts)
+        if on_failure is not None:
+            await on_failure(session, item)

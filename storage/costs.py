@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +72,7 @@ async def replace_costs(
     daily: pd.DataFrame,
     raw: Sequence[RawTotal],
     hourly: pd.DataFrame | None = None,
+    arrived_at: datetime | None = None,
 ) -> LoadResult:
     """Replace the stored rows of every scope in `raw` with `daily` (from `finops.normalise.rollup`)
     and, for hourly exports, `hourly` (`finops.normalise.finish_hourly`)."""
@@ -97,6 +98,7 @@ async def replace_costs(
             raw_effective_cost=total.effective_cost,
             raw_list_cost=total.list_cost,
             finished_at=utcnow(),
+            arrived_at=arrived_at,
         )
         session.add(run)
         runs[(total.provider, total.billing_account, total.billing_period_start, total.currency)] = run

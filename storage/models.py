@@ -89,6 +89,7 @@ class IngestionRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]  # when the newest file of the load arrived (for freshness)
 
     __table_args__ = (
         Index("ix_ingestion_runs_scope", "source", "billing_account", "billing_period_start", "status"),
@@ -341,7 +342,8 @@ class JobRun(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running, ok, failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, ok, failed, interrupted
+    runner: Mapped[str | None] = mapped_column(String(128))  # host:pid of the process that ran it
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxItem
@@ -83,3 +83,14 @@ def failed(item: OutboxItem, error: str, *, retry: bool = True) -> None:
     item.status = "pending"
     wait = BACKOFF_SECONDS[min(item.attempts - 1, len(BACKOFF_SECONDS) - 1)]
     item.next_attempt_at = utcnow() + timedelta(seconds=wait)
+
+
+async def depth(session: AsyncSession) -> dict[str, int]:
+    """How many effects are waiting (`pending`), being sent (`sending`) or gave up (`failed`)."""
+    rows = await session.execute(
+        select(OutboxItem.status, func.count())
+        .where(OutboxItem.status.in_(("pending", "sending", "failed")))
+        .group_by(OutboxItem.status)
+    )
+    found = {status: count for status, count in rows.tuples()}
+    return {status: int(found.get(status, 0)) for status in ("pending", "sending", "failed")}

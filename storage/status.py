@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,6 +20,8 @@ class SourceFreshness:
     last_loaded: datetime | None  # the latest successful load
     data_until: date | None  # the latest charge day stored
     last_error: str | None  # the latest failure, when it is newer than the latest success
+    provider: str | None = None  # of the latest successful load
+    arrival_to_queryable: timedelta | None = None  # of the latest load: newest file in -> data stored
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,17 @@ async def _pairs(session: AsyncSession, statement: Any) -> dict[Any, Any]:
 
 
 async def _sources(session: AsyncSession) -> list[SourceFreshness]:
-    loaded = await _pairs(
+    latest_ids = await _pairs(
         session,
-        select(IngestionRun.source, func.max(IngestionRun.finished_at))
+        select(IngestionRun.source, func.max(IngestionRun.id))
         .where(IngestionRun.status.in_(("succeeded", "superseded")))
         .group_by(IngestionRun.source),
     )
+    latest = {
+        run.source: run
+        for run in await session.scalars(select(IngestionRun).where(IngestionRun.id.in_(latest_ids.values())))
+    }
+    loaded = {source: run.finished_at for source, run in latest.items()}
     failed = await _pairs(
         session,
         select(IngestionRun.source, func.max(IngestionRun.id))
@@ -55,11 +62,18 @@ async def _sources(session: AsyncSession) -> list[SourceFreshness]:
     for source in sorted(set(loaded) | set(failed) | set(until)):
         error = None
         if source in failed:
-            run = await session.get(IngestionRun, failed[source])
+            failure = await session.get(IngestionRun, failed[source])
             last = loaded.get(source)
-            if run is not None and (last is None or run.started_at > last):
-                error = run.error
-        found.append(SourceFreshness(source, loaded.get(source), until.get(source), error))
+            if failure is not None and (last is None or failure.started_at > last):
+                error = failure.error
+        run = latest.get(source)
+        took = (
+            run.finished_at - run.arrived_at
+            if run is not None and run.finished_at is not None and run.arrived_at is not None
+            else None
+        )
+        provider = run.provider if run is not None else None
+        found.append(SourceFreshness(source, loaded.get(source), until.get(source), error, provider, took))
     return found
 
 

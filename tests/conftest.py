@@ -97,6 +97,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database (for what only PostgreSQL does: more than one replica)."""
+    if POSTGRES_ADMIN_URL is None:
+        if REQUIRE_POSTGRES:
+            pytest.fail("FINOPS_REQUIRE_POSTGRES=1 but no PostgreSQL answers; set FINOPS_TEST_POSTGRES_URL")
+        pytest.skip("no PostgreSQL (set FINOPS_TEST_POSTGRES_URL)")
+    url = await create_postgres_database()
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(url)
+
+
+@pytest.fixture
 async def empty_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = connect(database_url)
     try:

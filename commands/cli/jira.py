@@ -11,7 +11,7 @@ from jira import JIRAError
 
 from bot.app import web_client
 from bot.errors import EXIT_CHECK_FAILED
-from bot.jira_client import checks, connect, message
+from bot.jira_client import checks, message, searcher
 from bot.outbound import outbound
 from bot.settings import Settings, load_settings
 from commands.cli.output import console, emit_json
@@ -46,15 +46,7 @@ async def _sync(settings: Settings) -> dict[str, Any]:
     engine = connect_db(settings.database_url)
     try:
         await upgrade(engine)
-        server = await asyncio.to_thread(connect, settings)
-
-        async def search(jql: str) -> list[Any]:
-            found: list[Any] = await asyncio.to_thread(
-                server.search_issues, jql, maxResults=50, fields="status,resolution"
-            )
-            return found
-
-        synced = await sync(engine, search)
+        synced = await sync(engine, searcher(settings))
         senders, on_failure = outbound(settings, web_client(settings))
         delivered = await deliver(engine, senders, on_failure)
         return {"resolved": synced.resolved, "reopened": synced.reopened, "sent": delivered.sent}
