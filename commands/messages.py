@@ -6,15 +6,17 @@ The layout lives in templates/slack/*.json.j2; here are the words and numbers th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.settings import Source
 from commands.queries import BudgetAnswer, CostAnswer
 from finops import costquery
 from finops.budgets import PERIODS
+from jobs.freshness import lateness
 from storage.reports import change
-from storage.status import Status
+from storage.status import SourceFreshness, Status
 from templates import render
 
 SECTION_LIMIT = 3000
@@ -176,10 +178,32 @@ def _ago(then: Any, now: Any) -> str:
     return f"{minutes // 1440} days ago"
 
 
-def status_lines(status: Status, now: Any) -> dict[str, list[str]]:
+def _minutes(delta: timedelta) -> str:
+    minutes = delta.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def _late(s: SourceFreshness, configured: Sequence[Source], now: Any) -> str:
+    """` · :hourglass: late` when the source is configured and its next day is overdue."""
+    source = next((c for c in configured if c.name == s.source), None)
+    late = lateness(source, s, now) if source is not None else None
+    if late is None or not late.late or late.age is None:
+        return ""
+    return (
+        f" · :hourglass: late: the next day was due {_minutes(late.age - late.limit - timedelta(days=1))} ago"
+    )
+
+
+def status_lines(status: Status, now: Any, configured: Sequence[Source] = ()) -> dict[str, list[str]]:
     sources = [
         f"*{s.source}*: data through {day(s.data_until) if s.data_until else 'nothing yet'}"
         + (f", loaded {_ago(s.last_loaded, now)}" if s.last_loaded else "")
+        + (
+            f" ({_minutes(s.arrival_to_queryable)} from file to queryable)"
+            if s.arrival_to_queryable is not None
+            else ""
+        )
+        + _late(s, configured, now)
         + (f" · :warning: last load failed: {s.last_error[:200]}" if s.last_error else "")
         for s in status.sources
     ]
@@ -193,8 +217,9 @@ def status_lines(status: Status, now: Any) -> dict[str, list[str]]:
     return {"sources": sources, "jobs": jobs, "anomalies": anomalies}
 
 
-def status_message(status: Status, now: Any) -> dict[str, Any]:
-    return render("slack/status.json.j2", **status_lines(status, now))
+def status_message(status: Status, now: Any, configured: Sequence[Source] = ()) -> dict[str, Any]:
+    """`/finops status`; `configured`: the scheduled sources (their lateness is shown)."""
+    return render("slack/status.json.j2", **status_lines(status, now, configured))
 
 
 def budget_line(answer: BudgetAnswer) -> str:

@@ -22,6 +22,6 @@ async def handle_finops(command: dict[str, Any], respond: Any, context: Any) -> 
         await respond(**whoami_message(user, await d.roles.role_of(user)))
     elif verb == "status":
         await d.roles.require(user, "cost.read")
-        await respond(**status_message(await queries.status(d.engine), d.now()))
+        await respond(**status_message(await queries.status(d.engine), d.now(), d.settings.schedules.sources))
     else:
         raise UserError(f"`/finops {verb}` is not something I know; try `/finops help`.")

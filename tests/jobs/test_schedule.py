@@ -22,13 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import ConfigError, Source, load_settings
+from commands.messages import status_lines
 from jobs import schedule
 from jobs.freshness import check, lateness
 from jobs.schedule import Job, Jobs, table
 from storage.db import connect, unit_of_work
 from storage.migrate import upgrade
 from storage.models import IngestionRun, JobRun, OutboxItem
-from storage.status import SourceFreshness
+from storage.status import SourceFreshness, status
 from tests.bot.process import focus_rows, write_focus
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -200,7 +201,7 @@ async def test_a_watched_folder_is_read_once_it_settles_and_again_only_when_it_c
         read_before = REGISTRY.get_sample_value("finops_ingested_rows_total", {"source": "drop"}) or 0
         await jobs.run(job)  # an empty folder: nothing to do, nothing recorded
         assert await _runs(engine) == []
-        write_focus(folder / "a.csv", focus_rows(date(2026, 11, 20), 40))
+        write_focus(folder / "a.csv", focus_rows(date(2026, 11, 24), 40))
         await jobs.run(job)  # just written: may still be being written
         assert await _runs(engine) == []
         _age(folder / "a.csv", 60)
@@ -214,6 +215,9 @@ async def test_a_watched_folder_is_read_once_it_settles_and_again_only_when_it_c
             run = await session.scalar(select(IngestionRun).where(IngestionRun.source == "drop"))
         assert run is not None and run.arrived_at is not None and run.finished_at is not None
         assert timedelta(seconds=59) < run.finished_at - run.arrived_at < timedelta(seconds=120)
+        async with unit_of_work(engine) as session:
+            (line,) = status_lines(await status(session), NOW, [source])["sources"]
+        assert "(1 min from file to queryable)" in line and "late" not in line
 
         (folder / "b.csv").write_text("not,a,focus,file\n1,2,3,4\n")
         _age(folder / "b.csv", 60)
@@ -284,3 +288,9 @@ async def test_a_late_source_is_told_to_the_admins_once(
         (alert,) = await session.scalars(select(OutboxItem))
     assert alert.idempotency_key == "late:cur:2026-11-20" and alert.payload["channel"] == "C0ADMIN"
     assert "*cur* is late" in alert.payload["text"] and "20 Nov 2026" in alert.payload["text"]
+    async with unit_of_work(engine) as session:
+        (line,) = status_lines(await status(session), NOW, settings.schedules.sources)["sources"]
+    # data through the 20th: the 21st was due by the end of the 21st plus 24 h, 60 hours before NOW
+    assert (
+        line.startswith("*cur*: data through 20 Nov 2026") and "late: the next day was due 60.0 h ago" in line
+    )
