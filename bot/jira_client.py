@@ -16,6 +16,7 @@ import structlog
 from jira import JIRA, JIRAError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.metrics import JIRA_CALL_ERRORS, JIRA_CALL_SECONDS
 from bot.settings import Settings
 from commands import alerts
 from commands.messages import amount
@@ -116,6 +117,42 @@ def _done(issue: Any) -> bool:
     return str(issue.fields.status.statusCategory.key) == "done"
 
 
+def issue_fields(settings: Settings, anomaly: Any, thread: str | None) -> dict[str, Any]:
+    """The fields of the Jira issue an anomaly opens (project and component from its team's
+    route, priority from its severity); `thread` is the Slack thread's link, if posted. Needs
+    no connection: the demo shows what would be created with it."""
+    config = settings.jira
+    route = config.teams.get(str(anomaly.scope.get("team")))
+    project = (route.project if route else None) or settings.jira_project
+    if not project:
+        raise Permanent("no Jira project: set JIRA_PROJECT (or a project per team under [jira.teams])")
+    last = anomaly.last_date or anomaly.usage_date
+    description = render_text(
+        "jira/anomaly.txt.j2",
+        headline=alerts.headline(anomaly),
+        scope=alerts.scope_text(anomaly.scope),
+        change=alerts.change_text(anomaly),
+        impact=f"+{amount(anomaly.impact, anomaly.currency)} on {last}",
+        period=f"{anomaly.usage_date} to {last}",
+        severity=f"{anomaly.severity} ({anomaly.confidence} confidence)",
+        causes=[line.removeprefix("• ") for line in alerts.cause_lines(anomaly)],
+        thread=thread,
+        fingerprint=anomaly.fingerprint,
+    )
+    fields: dict[str, Any] = {
+        "project": {"key": project},
+        "issuetype": {"name": config.issue_type},
+        "summary": alerts.headline(anomaly)[:250],
+        "description": description,
+        "labels": ["finops", label(anomaly.fingerprint)],
+    }
+    if anomaly.severity in config.priorities:
+        fields["priority"] = {"name": config.priorities[anomaly.severity]}
+    if route and route.component:
+        fields["components"] = [{"name": route.component}]
+    return fields
+
+
 class JiraFollowUp:
     """The outbox senders `jira.create` and `jira.comment`."""
 
@@ -134,46 +171,25 @@ class JiraFollowUp:
         return {"jira.create": self.create, "jira.comment": self.comment}
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`method` of the jira client, in a thread (connecting first if need be, as "connect").
+        Each is timed into JIRA_CALL_SECONDS; failures are counted in JIRA_CALL_ERRORS by HTTP
+        status (or exception type)."""
+        step = "connect"
         try:
             if self._client is None:
-                self._client = await asyncio.to_thread(self._factory, self.settings)
-            return await asyncio.to_thread(getattr(self._client, method), *args, **kwargs)
+                with JIRA_CALL_SECONDS.labels(step).time():
+                    self._client = await asyncio.to_thread(self._factory, self.settings)
+            step = method
+            with JIRA_CALL_SECONDS.labels(step).time():
+                return await asyncio.to_thread(getattr(self._client, method), *args, **kwargs)
         except JIRAError as exc:
+            JIRA_CALL_ERRORS.labels(step, str(exc.status_code or type(exc).__name__)).inc()
             if exc.status_code is not None and exc.status_code not in RETRYABLE:
                 raise Permanent(f"Jira refused {method} ({exc.status_code}): {message(exc)}") from exc
             raise
-
-    def _fields(self, anomaly: Any, thread: str | None) -> dict[str, Any]:
-        config = self.settings.jira
-        route = config.teams.get(str(anomaly.scope.get("team")))
-        project = (route.project if route else None) or self.settings.jira_project
-        if not project:
-            raise Permanent("no Jira project: set JIRA_PROJECT (or a project per team under [jira.teams])")
-        last = anomaly.last_date or anomaly.usage_date
-        description = render_text(
-            "jira/anomaly.txt.j2",
-            headline=alerts.headline(anomaly),
-            scope=alerts.scope_text(anomaly.scope),
-            change=alerts.change_text(anomaly),
-            impact=f"+{amount(anomaly.impact, anomaly.currency)} on {last}",
-            period=f"{anomaly.usage_date} to {last}",
-            severity=f"{anomaly.severity} ({anomaly.confidence} confidence)",
-            causes=[line.removeprefix("• ") for line in alerts.cause_lines(anomaly)],
-            thread=thread,
-            fingerprint=anomaly.fingerprint,
-        )
-        fields: dict[str, Any] = {
-            "project": {"key": project},
-            "issuetype": {"name": config.issue_type},
-            "summary": alerts.headline(anomaly)[:250],
-            "description": description,
-            "labels": ["finops", label(anomaly.fingerprint)],
-        }
-        if anomaly.severity in config.priorities:
-            fields["priority"] = {"name": config.priorities[anomaly.severity]}
-        if route and route.component:
-            fields["components"] = [{"name": route.component}]
-        return fields
+        except Exception as exc:  # unreachable, timed out
+            JIRA_CALL_ERRORS.labels(step, type(exc).__name__).inc()
+            raise
 
     async def create(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
         fingerprint = payload["fingerprint"]
@@ -199,7 +215,7 @@ class JiraFollowUp:
             else:
                 issue, how = None, "created"
         if issue is None:
-            issue = await self._call("create_issue", fields=self._fields(anomaly, thread))
+            issue = await self._call("create_issue", fields=issue_fields(self.settings, anomaly, thread))
         else:
             await self._call("add_comment", issue.key, seen_again)
         url = f"{str(self.settings.jira_url).rstrip('/')}/browse/{issue.key}"
@@ -262,3 +278,18 @@ def on_failure(settings: Settings) -> Callable[[AsyncSession, OutboxItem], Any]:
             )
 
     return tell
+
+
+def searcher(settings: Settings) -> Callable[[str], Awaitable[list[Any]]]:
+    """JQL search for jira-sync: connects on first use (in a thread, like every Jira call)."""
+    server: list[JIRA] = []
+
+    async def search(jql: str) -> list[Any]:
+        if not server:
+            server.append(await asyncio.to_thread(connect, settings))
+        found: list[Any] = await asyncio.to_thread(
+            server[0].search_issues, jql, maxResults=50, fields="status,resolution"
+        )
+        return found
+
+    return search

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,7 @@ from bot.settings import Detection
 from jobs.detect import detect
 from storage.db import connect
 from tests.bot.conftest import VIEWER, RunningBot
+from tests.bot.process import bot_env, free_port
 from tests.bot.test_slash_commands import _text, ask
 from tests.fakes.slack import FakeSlack
 from tests.slack_requests import BOT_TOKEN, SIGNING_SECRET, command, signature_headers
@@ -95,31 +94,14 @@ async def test_healthz_names_a_database_that_is_down() -> None:
         await engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(slack: FakeSlack, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINOPS_", "SLACK_", "JIRA_"))}
-    return (
-        env
-        | {
-            "FINOPS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'run.db'}",
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack.api_url,
-            "FINOPS_LOG_FORMAT": "json",
-        }
-        | extra
-    )
+    return bot_env(slack, f"sqlite+aiosqlite:///{tmp_path / 'run.db'}", **extra)
 
 
 async def test_run_http_serves_healthz_when_ready_checks_the_token_and_stops_on_sigterm(
     slack: FakeSlack, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "bot", "run", "--http", str(port), "--host", "127.0.0.1"),
         env=_env(slack, tmp_path),
@@ -155,7 +137,7 @@ async def test_run_http_serves_healthz_when_ready_checks_the_token_and_stops_on_
 
 def test_run_with_a_refused_token_says_so(slack: FakeSlack, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "run", "--http", str(_free_port()), "--host", "127.0.0.1"],
+        [sys.executable, "-m", "bot", "run", "--http", str(free_port()), "--host", "127.0.0.1"],
         env=_env(slack, tmp_path, SLACK_BOT_TOKEN="xoxb-wrong"),
         capture_output=True,
         text=True,
@@ -204,7 +186,7 @@ async def test_run_socket_mode_answers_a_slash_command(slack: FakeSlack, tmp_pat
 
     async with FakeSocketMode() as socket_mode:
         slack.socket_url = socket_mode.url
-        port = _free_port()
+        port = free_port()
         env = _env(slack, tmp_path, SLACK_APP_TOKEN=slack.app_token)
         env.pop("SLACK_SIGNING_SECRET")  # Socket Mode needs none
         process = await asyncio.create_subprocess_exec(

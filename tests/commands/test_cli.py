@@ -42,7 +42,7 @@ def test_db_upgrade_migrates_then_reports_up_to_date(cli: RunCli, database_url: 
 
 
 def test_demo_loads_exactly_what_the_generator_made(cli: RunCli, database_url: str) -> None:
-    result = cli("demo", "--end", END, "--json", database_url=database_url)
+    result = cli("demo", "--end", END, "--detect-days", "1", "--json", database_url=database_url)
     assert result.code == 0, result.err
     document = json.loads(result.out)
     org = sample.generate(seed=42, end=sample.date.fromisoformat(END))
@@ -58,21 +58,27 @@ def test_demo_loads_exactly_what_the_generator_made(cli: RunCli, database_url: s
 
 
 def test_demo_twice_replaces_instead_of_doubling(cli: RunCli, database_url: str) -> None:
-    first = json.loads(cli("demo", "--end", END, "--json", database_url=database_url).out)
-    second_run = cli("demo", "--end", END, "--json", database_url=database_url)
+    first = json.loads(
+        cli("demo", "--end", END, "--detect-days", "1", "--json", database_url=database_url).out
+    )
+    second_run = cli("demo", "--end", END, "--detect-days", "1", "--json", database_url=database_url)
     assert second_run.code == 0, second_run.err
     second = json.loads(second_run.out)
     assert _totals(second) == _totals(first)
     assert [t["rows"] for t in second["totals"]] == [t["rows"] for t in first["totals"]]
     # Different data for the same periods replaces the old rows rather than adding to them.
-    third = json.loads(cli("demo", "--end", END, "--seed", "7", "--json", database_url=database_url).out)
+    third = json.loads(
+        cli(
+            "demo", "--end", END, "--seed", "7", "--detect-days", "1", "--json", database_url=database_url
+        ).out
+    )
     assert third["load"]["rows_replaced"] > 0
     fresh = sample.generate(seed=7, end=sample.date.fromisoformat(END))
     assert sum(_totals(third).values()) == sum(fresh.rows[focus.BILLED_COST], Decimal(0))
 
 
 def test_demo_prints_a_summary(cli: RunCli) -> None:
-    result = cli("demo", "--end", END)
+    result = cli("demo", "--end", END, "--detect-days", "1")
     assert result.code == 0, result.err
     assert "Spend by provider" in result.out
     for provider in ("aws", "azure", "gcp"):

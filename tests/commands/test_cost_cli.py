@@ -12,7 +12,9 @@ from tests.cli_runner import RunCli
 
 def _load(cli: RunCli, database_url: str) -> None:
     end = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
-    result = cli("demo", "--end", end, "--months", "2", "--json", database_url=database_url)
+    result = cli(
+        "demo", "--end", end, "--months", "2", "--detect-days", "1", "--json", database_url=database_url
+    )
     assert result.code == 0, result.err
 
 

@@ -23,7 +23,17 @@ KEYS = {
 
 @pytest.fixture
 def planted(cli: RunCli, database_url: str) -> list[dict[str, Any]]:
-    result = cli("demo", "--end", "2026-10-31", "--months", "4", "--json", database_url=database_url)
+    result = cli(
+        "demo",
+        "--end",
+        "2026-10-31",
+        "--months",
+        "4",
+        "--detect-days",
+        "1",
+        "--json",
+        database_url=database_url,
+    )
     assert result.code == 0, result.err
     found: list[dict[str, Any]] = json.loads(result.out)["planted_anomalies"]
     return found

@@ -15,7 +15,9 @@ END = "2026-10-31"
 
 
 def _load_sample(cli: RunCli, database_url: str) -> None:
-    result = cli("demo", "--end", END, "--months", "2", "--json", database_url=database_url)
+    result = cli(
+        "demo", "--end", END, "--months", "2", "--detect-days", "1", "--json", database_url=database_url
+    )
     assert result.code == 0, result.err
 
 
