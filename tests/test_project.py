@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,3 +66,17 @@ def test_the_image_runs_as_a_user_with_a_healthcheck_on_the_served_port() -> Non
     finally:
         server.shutdown()
     assert ok.returncode == 0 and failing.returncode != 0
+
+
+def test_every_toml_example_in_the_readme_is_a_valid_configuration(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bot.settings import load_settings
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert len(blocks) >= 3
+    for n, block in enumerate(blocks):
+        path = tmp_path / f"example{n}.toml"
+        path.write_text(block)
+        clean_env.setenv("FINOPS_CONFIG", str(path))
+        load_settings()  # raises ConfigError naming the key that is wrong

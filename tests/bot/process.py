@@ -74,6 +74,10 @@ class BotProcess:
                         ) from None
                     await asyncio.sleep(0.1)
 
+    async def metrics(self) -> str:
+        async with aiohttp.ClientSession() as http, http.get(f"{self.url}/metrics") as response:
+            return await response.text()
+
     async def post(self, body: str) -> int:
         headers = {"Content-Type": "application/x-www-form-urlencoded", **signature_headers(body)}
         async with (

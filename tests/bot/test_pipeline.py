@@ -86,6 +86,16 @@ async def test_a_spike_dropped_in_the_watched_folder_is_alerted_within_a_minute_
 
         status = await bot.health()
         assert status["jobs"]["ingest:focus-drop"]["failing"] is False
+        metrics = await bot.metrics()
+        for line in (
+            'finops_ingested_rows_total{source="focus-drop"} 210.0',
+            'finops_job_seconds_count{job="outbox"}',
+            'finops_slack_call_seconds_count{method="chat.postMessage"}',
+            'finops_jira_call_seconds_count{method="create_issue"}',
+            'finops_outbox_depth{status="failed"} 0.0',
+            "finops_leader 1.0",
+        ):
+            assert line in metrics, line
     finally:
         code = await bot.stop()
     assert code == 0, bot.output()[-4000:]

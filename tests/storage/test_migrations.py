@@ -110,27 +110,30 @@ async def test_upgrading_keeps_stored_costs(empty_engine: AsyncEngine) -> None:
     async with unit_of_work(empty_engine) as session:
         # What the loader of revision 0001's time wrote: a run and its daily rows.
         total = normalise.raw_totals(items)[0]
-        run = IngestionRun(
-            source="s",
-            format="focus",
-            provider=total.provider,
-            billing_account=total.billing_account,
-            billing_period_start=total.billing_period_start,
-            currency=total.currency,
-            fingerprint="f",
-            status="succeeded",
-            rows_read=total.rows,
-            raw_billed_cost=total.billed_cost,
-            raw_effective_cost=total.effective_cost,
-            finished_at=utcnow(),
+        # Only the columns revision 0001 had (the model has grown since).
+        run_id = await session.scalar(
+            insert(IngestionRun)
+            .values(
+                source="s",
+                format="focus",
+                provider=total.provider,
+                billing_account=total.billing_account,
+                billing_period_start=total.billing_period_start,
+                currency=total.currency,
+                fingerprint="f",
+                status="succeeded",
+                rows_read=total.rows,
+                raw_billed_cost=total.billed_cost,
+                raw_effective_cost=total.effective_cost,
+                finished_at=utcnow(),
+            )
+            .returning(IngestionRun.id)
         )
-        session.add(run)
-        await session.flush()
         rows = normalise.rollup(items).to_dict("records")
         await ensure_partitions(session, {row["usage_date"] for row in rows})
         await session.execute(
             insert(COST_DAILY),
-            [{**row, "source": "s", "run_id": run.id, "seq": seq} for seq, row in enumerate(rows, 1)],
+            [{**row, "source": "s", "run_id": run_id, "seq": seq} for seq, row in enumerate(rows, 1)],
         )
     await upgrade(empty_engine)
     async with unit_of_work(empty_engine) as session:
