@@ -166,11 +166,18 @@ def arrived(files: Sequence[SourceFile]) -> datetime | None:
 Stat = tuple[tuple[str, int, int], ...]  # (path, size, mtime in ns) of each file
 
 
-def stat(location: str) -> Stat | None:
-    """A cheap look at a local file or folder (no reading, no hashing): it changes when a file is
-    added, removed or rewritten. None for S3 (its listing is the cheap look) or a missing path."""
+def stat(location: str, s3_client: Any | None = None) -> Stat | None:
+    """A cheap look at a file, folder or S3 prefix (a listing: no reading, no hashing): it changes
+    when a file is added, removed or rewritten. None when it cannot be looked at (the load then
+    says why)."""
     if location.startswith("s3://"):
-        return None
+        try:
+            listed = _expand_s3(location, s3_client)
+        except UserError:
+            return None
+        return tuple(
+            (f.location, f.size, int(f.modified.timestamp() * 1e9) if f.modified else 0) for f in listed
+        )
     path = Path(location).expanduser()
     try:
         paths = (

@@ -294,3 +294,26 @@ async def test_a_late_source_is_told_to_the_admins_once(
     assert (
         line.startswith("*cur*: data through 20 Nov 2026") and "late: the next day was due 60.0 h ago" in line
     )
+
+
+async def test_an_s3_prefix_is_read_again_only_when_its_listing_changes(
+    aws: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="bills")
+    export = tmp_path / "a.csv"
+    write_focus(export, focus_rows(date(2026, 11, 24), 40))
+    s3.put_object(Bucket="bills", Key="focus/a.csv", Body=export.read_bytes())
+    source = Source(name="s3", location="s3://bills/focus/", settle_seconds=0)
+    job = Job("ingest:s3", schedule.ingest_job(source), Every(minutes=1), quiet=True)
+    settings = {"alert_channel": "C0ALERTS", "schedules": {"detect": "", "budgets": ""}}
+    async with leading(engine, **settings) as jobs:
+        await jobs.run(job)
+        await jobs.run(job)  # the same listing: nothing read, nothing recorded
+        assert [r.job for r in await _runs(engine)].count("ingest:s3") == 1
+        write_focus(export, focus_rows(date(2026, 11, 24), 40, {"Amazon S3": 0.5}))
+        s3.put_object(Bucket="bills", Key="focus/a.csv", Body=export.read_bytes())
+        await jobs.run(job)
+        assert [r.job for r in await _runs(engine)].count("ingest:s3") == 2
