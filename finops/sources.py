@@ -163,7 +163,7 @@ def arrived(files: Sequence[SourceFile]) -> datetime | None:
     return max((f.modified for f in files if f.modified is not None), default=None)
 
 
-Stat = tuple[tuple[str, int, int], ...]  # (path, size, mtime in ns) of each file
+Stat = tuple[tuple[str, int, int, str], ...]  # (location, size, mtime in ns, ETag or "") of each file
 
 
 def stat(location: str, s3_client: Any | None = None) -> Stat | None:
@@ -176,7 +176,8 @@ def stat(location: str, s3_client: Any | None = None) -> Stat | None:
         except UserError:
             return None
         return tuple(
-            (f.location, f.size, int(f.modified.timestamp() * 1e9) if f.modified else 0) for f in listed
+            (f.location, f.size, int(f.modified.timestamp() * 1e9) if f.modified else 0, f.version)
+            for f in listed
         )
     path = Path(location).expanduser()
     try:
@@ -185,7 +186,7 @@ def stat(location: str, s3_client: Any | None = None) -> Stat | None:
             if path.is_file()
             else sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.name))
         )
-        return tuple((str(p), (st := p.stat()).st_size, st.st_mtime_ns) for p in paths)
+        return tuple((str(p), (st := p.stat()).st_size, st.st_mtime_ns, "") for p in paths)
     except OSError:
         return None
 

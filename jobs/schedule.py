@@ -240,7 +240,7 @@ async def send(jobs: Jobs, details: Details) -> bool:
 
 def _settling(look: sources.Stat, seconds: float) -> bool:
     """A file changed less than `seconds` ago may still be being written."""
-    newest = max((mtime for _, _, mtime in look), default=0)
+    newest = max((mtime for _, _, mtime, _ in look), default=0)
     return time.time() - newest / 1e9 < seconds
 
 
