@@ -53,7 +53,7 @@ from storage.types import utcnow
 log = structlog.get_logger(__name__)
 
 RETRY_FIRST = timedelta(seconds=30)  # after a failure: 30 s, 1 min, 2 min ... up to RETRY_MAX
-RETRY_MAX = timedelta(minutes=15)
+RETRY_MAX = timedelta(minutes=5)
 FLUSH_SECONDS = 10.0  # the last outbox delivery on shutdown
 
 Details = dict[str, Any]
@@ -105,7 +105,8 @@ class Jobs:
         if job.leader_only and not self.leading:
             return
         count, not_before = self.failures.get(job.name, (0, None))
-        if not_before is not None and self.clock() < not_before - timedelta(seconds=1):
+        waiting = not_before is not None and self.clock() < not_before - timedelta(seconds=1)
+        if waiting and job.leader_only:  # leader election never waits: a standby must take over
             return  # backing off after a failure
         task = asyncio.current_task()
         if task is not None:

@@ -133,6 +133,22 @@ async def test_a_failing_job_is_recorded_backs_off_and_runs_again(
         assert jobs.describe()["jobs"]["flaky"]["failing"] is False
 
 
+async def test_leader_election_is_tried_at_every_tick_even_after_failures(
+    clean_env: pytest.MonkeyPatch, engine: AsyncEngine
+) -> None:
+    tries = 0
+
+    async def failing(jobs: Jobs, details: dict[str, Any]) -> bool:
+        nonlocal tries
+        tries += 1
+        raise ConnectionError("database unreachable")
+
+    async with leading(engine) as jobs:
+        for _ in range(3):
+            await jobs.run(Job("leader", failing, Every(seconds=15), quiet=True, leader_only=False))
+    assert tries == 3  # a standby must not sit out a backoff while the leader is gone
+
+
 async def test_a_failed_daily_job_gets_a_retry_of_its_own(
     clean_env: pytest.MonkeyPatch, engine: AsyncEngine
 ) -> None:
