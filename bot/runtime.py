@@ -94,7 +94,10 @@ async def serve(settings: Settings, http: int | None, socket: bool, host: str) -
             await runner.cleanup()
         await _finish_answers(settings.schedules.shutdown_seconds)
         if jobs is not None and jobs.leading:
-            await schedule.send(jobs, {})  # what the last answers enqueued
+            try:
+                await schedule.send(jobs, {})  # what the last answers enqueued
+            except Exception as exc:  # the next leader sends it
+                log.warning("outbox not flushed; it is delivered after the restart", error=str(exc))
         await engine.dispose()
         log.info("stopped")
 
