@@ -98,6 +98,8 @@ async def serve(settings: Settings, http: int | None, socket: bool, host: str) -
                 await schedule.send(jobs, {})  # what the last answers enqueued
             except Exception as exc:  # the next leader sends it
                 log.warning("outbox not flushed; it is delivered after the restart", error=str(exc))
+        if jobs is not None and jobs.leadership is not None:
+            await jobs.leadership.release()  # another replica takes over at its next try
         await engine.dispose()
         log.info("stopped")
 

@@ -412,7 +412,8 @@ async def start(jobs: Jobs, scheduler: AsyncIOScheduler) -> None:
 async def stop(jobs: Jobs, grace: float) -> None:
     """Graceful shutdown: no new runs; running jobs get `grace` seconds to finish, then are
     cancelled (an ingestion rolls back whole; a claimed outbox effect goes back after its lease);
-    what is due in the outbox is sent; the lead is handed back."""
+    what is due in the outbox is sent. The caller hands the lead back (`Leadership.release`) once
+    it has nothing more to send."""
     if jobs.scheduler is not None and jobs.scheduler.running:
         jobs.scheduler.pause()
     running = {t for t in jobs.running if not t.done()}
@@ -429,5 +430,3 @@ async def stop(jobs: Jobs, grace: float) -> None:
             log.warning("outbox not flushed; it is delivered after the restart", error=str(exc))
     if jobs.scheduler is not None and jobs.scheduler.running:
         jobs.scheduler.shutdown(wait=False)
-    if jobs.leadership is not None:
-        await jobs.leadership.release()
