@@ -36,6 +36,7 @@ from bot.log import bound, new_id
 from bot.metrics import ANOMALIES_OPEN, INGESTED_ROWS, JOB_FAILURES, JOB_SECONDS, LEADER, OUTBOX_DEPTH
 from bot.settings import Settings, Source
 from finops import sources
+from finops.anomaly.detect import SEVERITIES
 from finops.errors import UserError
 from jobs import budgets, freshness, jira_sync
 from jobs.detect import detect
@@ -47,7 +48,7 @@ from jobs.snooze import expire
 from storage import jobruns, outbox
 from storage.db import unit_of_work
 from storage.leader import Leadership
-from storage.status import status
+from storage.status import open_anomalies
 from storage.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -223,13 +224,15 @@ def _run_soon(jobs: Jobs) -> None:
 
 
 async def gauges(jobs: Jobs) -> None:
+    # Every leader tick on every replica: two small counts, not the whole status (which scans
+    # cost_daily for each source's latest day).
     async with unit_of_work(jobs.engine) as session:
         waiting = await outbox.depth(session)
-        found = await status(session)
+        found = await open_anomalies(session)
     for state, count in waiting.items():
         OUTBOX_DEPTH.labels(state).set(count)
-    for severity in ("low", "medium", "high", "critical"):
-        ANOMALIES_OPEN.labels(severity).set(found.open_anomalies.get(severity, 0))
+    for severity in SEVERITIES:
+        ANOMALIES_OPEN.labels(severity).set(found.get(severity, 0))
 
 
 async def send(jobs: Jobs, details: Details) -> bool:

@@ -77,12 +77,16 @@ async def _sources(session: AsyncSession) -> list[SourceFreshness]:
     return found
 
 
-async def status(session: AsyncSession) -> Status:
+async def open_anomalies(session: AsyncSession) -> dict[str, int]:
+    """Open anomalies (group representatives) by severity, worst first."""
     counts = await _pairs(
         session,
         select(Anomaly.severity, func.count())
         .where(Anomaly.status == "open", Anomaly.group_fingerprint.is_(None))
         .group_by(Anomaly.severity),
     )
-    open_anomalies = {s: counts[s] for s in reversed(SEVERITIES) if counts.get(s)}
-    return Status(await _sources(session), await jobruns.latest(session), open_anomalies)
+    return {s: counts[s] for s in reversed(SEVERITIES) if counts.get(s)}
+
+
+async def status(session: AsyncSession) -> Status:
+    return Status(await _sources(session), await jobruns.latest(session), await open_anomalies(session))
