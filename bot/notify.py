@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -14,13 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from commands import alerts, approvals
+from commands import alerts, approvals, budget_alerts
 from commands.replies import upload_chart
 from finops import charts
 from finops.costquery import Filter
 from jobs.outbox import Permanent, Sender
 from storage import jira_links, outbox
-from storage.models import Action, Anomaly, OutboxItem
+from storage.models import Action, Anomaly, Budget, BudgetAlert, OutboxItem
 from storage.reports import daily_totals
 
 log = structlog.get_logger(__name__)
@@ -83,6 +84,8 @@ class SlackNotifier:
             "slack.anomaly.root": self.anomaly_root,
             "slack.anomaly.update": self.anomaly_update,
             "slack.anomaly.thread": self.anomaly_thread,
+            "slack.budget.root": self.budget_root,
+            "slack.budget.update": self.budget_update,
             "slack.approval.root": self.approval_root,
             "slack.approval.update": self.approval_update,
             "slack.post": self.post,
@@ -152,6 +155,52 @@ class SlackNotifier:
             self.client.chat_postMessage, channel=anomaly.slack_channel, thread_ts=anomaly.slack_ts, **message
         )
         return {"ts": reply["ts"]}
+
+    async def _budget_alert(self, session: AsyncSession, alert_id: int) -> tuple[BudgetAlert, Budget]:
+        alert = await session.get(BudgetAlert, alert_id)
+        budget = await session.get(Budget, alert.budget_id) if alert else None
+        if alert is None or budget is None:
+            raise Permanent(f"no budget alert {alert_id}")
+        return alert, budget
+
+    async def budget_root(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        alert, budget = await self._budget_alert(session, payload["alert_id"])
+        if alert.slack_ts:
+            return {"channel": alert.slack_channel, "ts": alert.slack_ts}
+        points = budget_alerts.daily(alert)
+        chart = None
+        if len(points) > 1:
+            render = functools.partial(
+                charts.daily_spend,
+                points,
+                title=f"{budget.name}: spend to date"[:80],
+                currency=budget.currency,
+                limit=Decimal(alert.details["amount"]),
+                cumulative=True,
+            )
+            chart = await upload_chart(self.client, render, "budget")
+        message = budget_alerts.alert_message(alert, budget, chart)
+        reply = await _call(
+            self.client.chat_postMessage, channel=payload["channel"], unfurl_links=False, **message
+        )
+        alert.slack_channel, alert.slack_ts = reply["channel"], reply["ts"]
+        alert.details = {**alert.details, "chart_file": chart}
+        return {"channel": reply["channel"], "ts": reply["ts"], "chart_file": chart}
+
+    async def budget_update(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        alert, budget = await self._budget_alert(session, payload["alert_id"])
+        if not alert.slack_ts:
+            raise RuntimeError("its alert message is not posted yet")  # retried after the root
+        message = budget_alerts.alert_message(alert, budget, alert.details.get("chart_file"))
+        await _call(self.client.chat_update, channel=alert.slack_channel, ts=alert.slack_ts, **message)
+        if payload.get("text"):
+            await _call(
+                self.client.chat_postMessage,
+                channel=alert.slack_channel,
+                thread_ts=alert.slack_ts,
+                text=payload["text"],
+            )
+        return {"ts": alert.slack_ts}
 
     async def approval_root(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
         action = await session.get(Action, payload["action_id"])

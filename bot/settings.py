@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from pydantic_settings import (
 )
 
 from finops.anomaly.detect import Thresholds
+from finops.budgets import Rate as Rate_
 from finops.errors import UserError
 from finops.normalise import DEFAULT_TAG_ALIASES
 from storage.db import normalise_url
@@ -59,10 +61,7 @@ class Roles(Section):
     @field_validator("admin", "engineer", "viewer")
     @classmethod
     def _slack_ids(cls, ids: list[str]) -> list[str]:
-        bad = [i for i in ids if not (i[:1] in ("U", "W", "S") and i[1:].isalnum() and i.isupper())]
-        if bad:
-            raise ValueError(f"{', '.join(bad)} not Slack user (U...) or user group (S...) id(s)")
-        return ids
+        return _slack_ids(ids)
 
 
 class JiraRoute(Section):
@@ -183,6 +182,7 @@ class Schedules(Section):
     jira_sync_minutes: float = Field(15.0, gt=0)
     outbox_seconds: float = Field(5.0, gt=0)
     snooze_minutes: float = Field(1.0, gt=0)
+    escalation_minutes: float = Field(5.0, gt=0)  # how often unacknowledged budget alerts are looked at
     freshness_minutes: float = Field(10.0, gt=0)
     leader_seconds: float = Field(15.0, gt=0)  # how often a standby replica tries to take over
     shutdown_seconds: float = Field(20.0, ge=0)  # how long running jobs get to finish on SIGTERM
@@ -200,6 +200,113 @@ class Schedules(Section):
         if twice:
             raise ValueError(f"source name(s) {', '.join(twice)} used twice; each source needs its own")
         return sources
+
+
+BUDGET_PERIODS = ("monthly", "quarterly", "yearly")
+
+
+def _slack_ids(ids: list[str]) -> list[str]:
+    bad = [i for i in ids if not (i[:1] in ("U", "W", "S") and i[1:].isalnum() and i.isupper())]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} not Slack user (U...) or user group (S...) id(s)")
+    return ids
+
+
+class BudgetConfig(Section):
+    """A budget declared in the config file: the file is the source of truth for it (Slack and
+    the CLI refuse to change it)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    amount: Decimal = Field(gt=0, lt=Decimal("1e12"))
+    currency: str = "USD"
+    period: Literal["monthly", "quarterly", "yearly"] = "monthly"
+    scope: dict[str, str | list[str]] = Field(default_factory=dict)  # dimension -> value(s)
+    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    forecast_alert: bool = True  # alert when the forecast for the period end crosses 100%
+    owners: list[str] = Field(default_factory=list)  # Slack users or user groups
+    approvers: list[str] = Field(default_factory=list)  # who approves an increase (default: admins)
+    escalation: str | None = None  # mentioned when an alert is not acknowledged in time
+    channel: str | None = None
+    parent: str | None = None
+    rollover: bool = False
+    rollover_cap: Decimal | None = Field(None, ge=0)  # most carried over (default: the amount)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        from finops.currency import is_currency
+
+        if not is_currency(value.upper()):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code, e.g. USD or EUR")
+        return value.upper()
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, values: list[int]) -> list[int]:
+        if not values or not all(0 < t <= 1000 for t in values):
+            raise ValueError("thresholds are percentages between 1 and 1000, e.g. [50, 80, 100]")
+        return sorted(set(values))
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, scope: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        from storage.models import DIMENSIONS
+
+        unknown = [k for k in scope if k not in DIMENSIONS and not k.startswith("tag:")]
+        if unknown:
+            raise ValueError(f"unknown scope key(s) {', '.join(unknown)}; use: {', '.join(DIMENSIONS)}")
+        return scope
+
+    @field_validator("owners", "approvers")
+    @classmethod
+    def _ids(cls, ids: list[str]) -> list[str]:
+        return _slack_ids(ids)
+
+    @field_validator("escalation")
+    @classmethod
+    def _contact(cls, value: str | None) -> str | None:
+        return _slack_ids([value])[0] if value else None
+
+
+class BudgetAlerts(Section):
+    """Budget alerts nobody acknowledges escalate: the budget's escalation contact is mentioned in
+    the alert's thread after `escalate_after_minutes`, the admins after `admins_after_minutes`."""
+
+    escalate_after_minutes: float = Field(240.0, gt=0)
+    admins_after_minutes: float = Field(480.0, gt=0)
+
+
+class Rate(Section):
+    """An exchange rate from a day on: 1 `currency` is `rate` of `to` (the inverse is used for
+    the other direction)."""
+
+    currency: str
+    to: str
+    since: date
+    rate: Decimal = Field(gt=0)
+
+    @field_validator("currency", "to")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        from finops.currency import is_currency
+
+        if not is_currency(value.upper()):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code, e.g. USD or EUR")
+        return value.upper()
+
+
+def _budgets(budgets: list[BudgetConfig]) -> list[BudgetConfig]:
+    names = [b.name.lower() for b in budgets]
+    twice = sorted({b.name for b in budgets if names.count(b.name.lower()) > 1})
+    if twice:
+        raise ValueError(f"budget name(s) {', '.join(twice)} declared twice")
+    known = set(names)
+    orphans = [
+        f"{b.name} (parent {b.parent!r})" for b in budgets if b.parent and b.parent.lower() not in known
+    ]
+    if orphans:
+        raise ValueError(f"budget parent(s) not declared: {', '.join(orphans)}")
+    return budgets
 
 
 def late_after(source: Source, provider: str | None) -> float:
@@ -265,15 +372,24 @@ class Settings(BaseSettings):
     tag_aliases: TagAliases = Field(
         default_factory=TagAliases, validation_alias=_env("FINOPS_TAG_ALIASES", "tag_aliases")
     )
-    budgets: list[dict[str, Any]] = Field(
+    budgets: list[BudgetConfig] = Field(
         default_factory=list, validation_alias=_env("FINOPS_BUDGETS", "budgets")
     )
+    budget_alerts: BudgetAlerts = Field(
+        default_factory=BudgetAlerts, validation_alias=_env("FINOPS_BUDGET_ALERTS", "budget_alerts")
+    )
+    rates: list[Rate] = Field(default_factory=list, validation_alias=_env("FINOPS_RATES", "rates"))
     policies: dict[str, Any] = Field(
         default_factory=dict, validation_alias=_env("FINOPS_POLICIES", "policies")
     )
     schedules: Schedules = Field(
         default_factory=Schedules, validation_alias=_env("FINOPS_SCHEDULES", "schedules")
     )
+
+    @field_validator("budgets")
+    @classmethod
+    def _unique_budgets(cls, budgets: list[BudgetConfig]) -> list[BudgetConfig]:
+        return _budgets(budgets)
 
     @field_validator("database_url")
     @classmethod
@@ -297,6 +413,10 @@ class Settings(BaseSettings):
         if path:
             sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(path)),)
         return sources
+
+    def rate_table(self) -> list[Rate_]:
+        """The configured exchange rates, for the budget maths."""
+        return [Rate_(r.currency, r.to, r.since, r.rate) for r in self.rates]
 
     def require(self, *names: str) -> None:
         """Raise `ConfigError` naming the first of `names` that is not set."""

@@ -209,4 +209,10 @@ def details(anomaly: Anomaly, related: list[Anomaly]) -> str:
 
 def snooze_modal(fingerprint: str, headline_text: str) -> dict[str, Any]:
     metadata = json.dumps({"fingerprint": fingerprint})
-    return render("slack/anomaly_snooze.json.j2", metadata=metadata, headline=headline_text)
+    return render(
+        "slack/snooze.json.j2",
+        metadata=metadata,
+        headline=headline_text,
+        callback_id=ids.ANOMALY_SNOOZE_MODAL,
+        title="Snooze anomaly",
+    )

@@ -4,6 +4,7 @@ increase) waiting for someone with the right role, with Approve / Reject while i
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from commands.messages import amount
@@ -31,7 +32,16 @@ def _status(action: Action) -> str:
     return line
 
 
+INCREASE = "budget.increase"  # the playbook name of a budget increase request
+
+
+def _mention(who: str) -> str:
+    return f"<!subteam^{who}>" if who.startswith("S") else f"<@{who}>"
+
+
 def approval_message(action: Action) -> dict[str, Any]:
+    if action.playbook == INCREASE:
+        return _increase_message(action)
     target = " · ".join(f"{k}={v}" for k, v in action.target.items())
     savings = (
         f"{amount(action.estimated_savings, action.currency or 'USD')} a month"
@@ -42,14 +52,44 @@ def approval_message(action: Action) -> dict[str, Any]:
     return render(
         "slack/approval.json.j2",
         title=f"Approval needed: {action.playbook} on {target}"[:150],
-        target=target,
-        savings=savings,
+        facts=[
+            f"*Target*\n{target}",
+            f"*Estimated savings*\n{savings}",
+            f"*Requested by*\n<@{action.requested_by}>",
+        ],
+        steps_title="Dry-run plan",
         steps=[str(step)[:200] for step in steps[:10]],
-        requested_by=action.requested_by,
         status=_status(action),
         waiting=action.status == "planned",
         value=subject(action),
-        version=f"{action.status}-{action.decided_at.timestamp() if action.decided_at else 0:.0f}",
+        version=_version(action),
+    )
+
+
+def _version(action: Action) -> str:
+    return f"{action.status}-{action.decided_at.timestamp() if action.decided_at else 0:.0f}"
+
+
+def _increase_message(action: Action) -> dict[str, Any]:
+    p = action.params
+    before, after = Decimal(p["from"]), Decimal(p["to"])
+    approvers = " ".join(_mention(w) for w in p.get("approvers") or []) or "the admins"
+    return render(
+        "slack/approval.json.j2",
+        title=f"Budget increase requested: {action.target['budget']}"[:150],
+        facts=[
+            f"*Budget*\n{action.target['budget']} ({p['period']})",
+            f"*Amount*\n{amount(before, p['currency'])} → {amount(after, p['currency'])} "
+            f"(+{amount(after - before, p['currency'])})",
+            f"*Requested by*\n<@{action.requested_by}>",
+            f"*Approvers*\n{approvers}",
+        ],
+        steps_title="Reason",
+        steps=[str(p.get("reason") or "")[:1000]],
+        status=_status(action),
+        waiting=action.status == "planned",
+        value=subject(action),
+        version=_version(action),
     )
 
 

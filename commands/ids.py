@@ -32,3 +32,10 @@ ANOMALY_SNOOZE_MODAL = "anomaly_snooze_modal"
 APPROVAL_APPROVE = "approval_approve"
 APPROVAL_REJECT = "approval_reject"
 APPROVAL_REJECT_MODAL = "approval_reject_modal"
+
+# Budget alert buttons and modals
+BUDGET_ALERT_ACK = "budget_alert_ack"
+BUDGET_ALERT_SNOOZE = "budget_alert_snooze"
+BUDGET_INCREASE = "budget_increase"
+BUDGET_ALERT_SNOOZE_MODAL = "budget_alert_snooze_modal"
+BUDGET_INCREASE_MODAL = "budget_increase_modal"

@@ -8,18 +8,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.settings import Settings
 from finops import costquery, forecast
-from finops.budgets import BudgetStatus, evaluate, period_bounds
-from finops.errors import UserError
 from storage import budgets, reports
 from storage import status as store_status
+from storage.budgets import BudgetAnswer
 from storage.db import unit_of_work
-from storage.models import Budget
+
+__all__ = ["BudgetAnswer", "CostAnswer", "budget", "budget_list", "cost", "status"]
 
 
 @dataclass(frozen=True)
@@ -54,38 +54,19 @@ async def cost(engine: AsyncEngine, text: str, today: date) -> CostAnswer:
     return CostAnswer(report, found)
 
 
-@dataclass(frozen=True)
-class BudgetAnswer:
-    budget: Budget
-    status: BudgetStatus
-    daily: list[tuple[date, Decimal]]  # the period's days so far (for the burn chart)
-
-
-async def _answer(engine: AsyncEngine, budget: Budget, today: date) -> BudgetAnswer:
-    start, _ = period_bounds(today, budget.period)
+async def budget_list(engine: AsyncEngine, settings: Settings, today: date) -> list[BudgetAnswer]:
     async with unit_of_work(engine) as session:
-        spend = await budgets.daily_spend(session, budget, start, today)
-    if not spend or spend[-1][0] < start:
-        spend = [(today, Decimal(0))]
-    status = await asyncio.to_thread(evaluate, budget.amount, budget.period, spend, budget.thresholds)
-    return BudgetAnswer(budget, status, [(d, c) for d, c in spend if d >= status.start])
+        return [
+            await budgets.standing(session, budget, today, settings.rate_table())
+            for budget in await budgets.list_budgets(session)
+        ]
 
 
-async def budget_list(engine: AsyncEngine, today: date) -> list[BudgetAnswer]:
-    async with unit_of_work(engine) as session:
-        found = await budgets.list_budgets(session)
-    return [await _answer(engine, budget, today) for budget in found]
-
-
-async def budget(engine: AsyncEngine, name: str, today: date) -> BudgetAnswer:
+async def budget(engine: AsyncEngine, settings: Settings, name: str, today: date) -> BudgetAnswer:
     """One budget's status; `UserError` naming the budgets there are when `name` is not one."""
     async with unit_of_work(engine) as session:
-        found = await budgets.find(session, name)
-        names = [b.name for b in await budgets.list_budgets(session)] if found is None else []
-    if found is None:
-        there = f"the budgets are: {', '.join(names)}" if names else "there are no budgets yet"
-        raise UserError(f"There is no budget called {name!r}; {there}.")
-    return await _answer(engine, found, today)
+        found = await budgets.named(session, name)
+        return await budgets.standing(session, found, today, settings.rate_table())
 
 
 async def status(engine: AsyncEngine) -> store_status.Status:

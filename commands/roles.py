@@ -26,6 +26,8 @@ PERMISSIONS = {
     "cost.read": "viewer",
     "budget.read": "viewer",
     "budget.edit": "engineer",
+    "budget.act": "engineer",
+    "budget.approve": "admin",
     "anomaly.act": "engineer",
     "remediation.approve": "admin",
 }
@@ -33,6 +35,8 @@ WHAT = {
     "cost.read": "see costs",
     "budget.read": "see budgets",
     "budget.edit": "create or change budgets",
+    "budget.act": "act on budget alerts",
+    "budget.approve": "approve budget increases",
     "anomaly.act": "act on anomalies",
     "remediation.approve": "approve remediation",
 }
@@ -92,6 +96,13 @@ class RoleResolver:
     async def role_of(self, user_id: str) -> str | None:
         groups = [g for g in self._configured_groups() if user_id in await self._group(g)]
         return role_in_config(self.roles, user_id, groups)
+
+    async def member(self, user_id: str, listed: Iterable[str]) -> bool:
+        """Whether `user_id` is one of `listed` (Slack users, or user groups it belongs to)."""
+        for who in listed:
+            if who == user_id or (who.startswith("S") and user_id in await self._group(who)):
+                return True
+        return False
 
     async def require(self, user_id: str, permission: str) -> str:
         """The user's role, or `PermissionDenied` saying who may do it."""

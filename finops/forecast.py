@@ -21,7 +21,7 @@ import numpy as np
 from finops.anomaly import model
 from finops.anomaly.detect import money
 
-Period = Literal["month", "quarter"]
+Period = Literal["month", "quarter", "year"]
 Z = 1.645  # a 90% interval
 TREND_DAMPING = 0.97  # per day, for the weeks ahead
 
@@ -40,11 +40,14 @@ class Forecast:
     model: str
 
 
+MONTHS: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
+
+
 def bounds(day: date, period: Period) -> tuple[date, date]:
-    """The first and last day of the month or quarter holding `day`."""
-    first_month = day.month if period == "month" else 3 * ((day.month - 1) // 3) + 1
+    """The first and last day of the month, quarter or year holding `day`."""
+    months = MONTHS[period]
+    first_month = months * ((day.month - 1) // months) + 1
     start = date(day.year, first_month, 1)
-    months = 1 if period == "month" else 3
     year, month = divmod(first_month - 1 + months, 12)
     return start, date(day.year + year, month + 1, 1) - timedelta(days=1)
 

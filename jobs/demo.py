@@ -155,7 +155,7 @@ async def run_pipeline(
     new = await replay(engine, settings, first, as_of, say)
     say("Checking budgets")
     created = await ensure_budgets(engine, loaded.end)
-    answers = await queries.budget_list(engine, loaded.end)
+    answers = await queries.budget_list(engine, settings, loaded.end)
     found = await alerts_for(engine, settings, first, as_of, new, loaded.planted)
     return PipelineResult(loaded, first, as_of, len(new), found, answers, created)
 

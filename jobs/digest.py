@@ -9,7 +9,7 @@ one key per day: a re-run the same day enqueues nothing.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.settings import Settings
 from commands import alerts
 from commands.messages import amount, budget_line, day, signed_pct
-from commands.queries import BudgetAnswer
 from finops.anomaly.detect import SEVERITIES
-from finops.budgets import evaluate, period_bounds
+from finops.budgets import Rate
 from finops.errors import UserError
 from storage import anomalies, budgets, outbox, reports
+from storage.budgets import BudgetAnswer
 from storage.models import Anomaly
 from templates import render
 
@@ -93,27 +93,22 @@ async def open_counts(session: AsyncSession) -> dict[str, int]:
     return {s: counts[s] for s in reversed(SEVERITIES) if s in counts}
 
 
-async def budgets_at_risk(session: AsyncSession, as_of: date) -> tuple[int, list[BudgetAnswer]]:
+async def budgets_at_risk(
+    session: AsyncSession, as_of: date, rates: Sequence[Rate]
+) -> tuple[int, list[BudgetAnswer]]:
     """How many budgets there are, and those at risk or over as of `as_of`, over ones first."""
     found = await budgets.list_budgets(session)
-    risky = []
-    for budget in found:
-        start, _ = period_bounds(as_of, budget.period)
-        daily = await budgets.daily_spend(session, budget, start, as_of)
-        if not daily:
-            continue  # nothing spent in the period: on track
-        status = await asyncio.to_thread(evaluate, budget.amount, budget.period, daily, budget.thresholds)
-        if status.state != "on track":
-            risky.append(BudgetAnswer(budget, status, [(d, c) for d, c in daily if d >= status.start]))
+    risky = [await budgets.standing(session, budget, as_of, rates) for budget in found]
+    risky = [answer for answer in risky if answer.status.state != "on track"]
     risky.sort(key=lambda a: (a.status.state != "over", -a.status.pct_spent, a.budget.name))
     return len(found), risky
 
 
-async def gather(session: AsyncSession, today: date) -> Digest:
+async def gather(session: AsyncSession, today: date, rates: Sequence[Rate] = ()) -> Digest:
     """What the digest of `today` says. Budgets stand as of its charge day too, so the digest of
     the 1st still shows how the month before ended."""
     on = await reports.data_until(session, [], today - timedelta(days=1))
-    total, at_risk = await budgets_at_risk(session, on or today - timedelta(days=1))
+    total, at_risk = await budgets_at_risk(session, on or today - timedelta(days=1), rates)
     return Digest(
         today=today,
         day=on,
@@ -218,5 +213,5 @@ async def digest(session: AsyncSession, settings: Settings, today: date) -> str 
     where = channel(settings)
     if await outbox.exists(session, key(today)):
         return None
-    payload = {"channel": where, **message(await gather(session, today))}
+    payload = {"channel": where, **message(await gather(session, today, settings.rate_table()))}
     return key(today) if await outbox.enqueue(session, key(today), "slack.post", payload) else None

@@ -298,7 +298,7 @@ async def after_ingest(jobs: Jobs, details: Details) -> None:
             added = await plan(session, jobs.settings, [a["fingerprint"] for a in run.anomalies])
             resolved = await resolve_quiet(session, today)
         kept.update(enqueued=len(added), resolved=len(resolved))
-    states = await budgets.evaluate(jobs.engine, today)
+    states = await budgets.evaluate(jobs.engine, jobs.settings, today)
     details.update(anomalies=len(run.anomalies), new=len(run.new), budgets=states)
     await send(jobs, {})
     await gauges(jobs)
@@ -311,8 +311,19 @@ async def daily_detect(jobs: Jobs, details: Details) -> bool:
 
 
 async def daily_budgets(jobs: Jobs, details: Details) -> bool:
-    details.update(await budgets.evaluate(jobs.engine, jobs.clock().date()))
+    details.update(await budgets.evaluate(jobs.engine, jobs.settings, jobs.clock().date()))
+    await send(jobs, {})
     return True
+
+
+async def escalations(jobs: Jobs, details: Details) -> bool:
+    """Budget alerts nobody acknowledged in time: the contact, then the admins, are mentioned."""
+    async with unit_of_work(jobs.engine) as session:
+        escalated = await budgets.escalate(session, jobs.settings, jobs.clock())
+    if escalated:
+        details.update(alerts=escalated)
+        await send(jobs, {})
+    return bool(escalated)
 
 
 async def daily_digest(jobs: Jobs, details: Details) -> bool:
@@ -363,6 +374,7 @@ def table(settings: Settings, *, jira: bool) -> list[Job]:
         Job("leader", lead, IntervalTrigger(seconds=every.leader_seconds), quiet=True, leader_only=False),
         Job("outbox", send, IntervalTrigger(seconds=every.outbox_seconds), start_now=True, quiet=True),
         Job("snooze", snoozes, IntervalTrigger(minutes=every.snooze_minutes), quiet=True),
+        Job("escalation", escalations, IntervalTrigger(minutes=every.escalation_minutes), quiet=True),
     ]
     for source in every.sources:
         trigger = _cron(source.cron) if source.cron else IntervalTrigger(minutes=source.every_minutes)

@@ -223,7 +223,13 @@ class Budget(Base):
     thresholds: Mapped[list[Any]] = mapped_column(JSON, default=list)
     parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("budgets.id", ondelete="SET NULL"))
     rollover: Mapped[bool] = mapped_column(default=False)
+    rollover_cap: Mapped[Decimal | None]  # most carried into a period (default: the amount)
     owner: Mapped[str | None] = mapped_column(String(64))
+    owners: Mapped[list[Any]] = mapped_column(JSON, default=list)  # Slack users / user groups
+    approvers: Mapped[list[Any]] = mapped_column(JSON, default=list)  # of increases (default admins)
+    escalation: Mapped[str | None] = mapped_column(String(64))
+    forecast_alert: Mapped[bool] = mapped_column(default=True)
+    managed_by: Mapped[str] = mapped_column(String(16), default="store")  # "config": the file rules
     channel: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -243,9 +249,51 @@ class BudgetAlert(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the evaluation alerted on
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)  # 1 contact, 2 admins
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("budget_id", "period_start", "threshold_pct", "kind"),)
+
+
+class BudgetEvaluation(Base):
+    """Where a budget stood on a day, with the exchange rates used: one row per budget and day,
+    the latest evaluation of that day."""
+
+    __tablename__ = "budget_evaluations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    budget_id: Mapped[int] = mapped_column(BigId, ForeignKey("budgets.id", ondelete="CASCADE"))
+    as_of: Mapped[date] = mapped_column(Date)
+    period_start: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal]  # in force, rollover included
+    spent: Mapped[Decimal]
+    forecast: Mapped[Decimal | None]
+    rates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # currency -> rate, since
+    evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("budget_id", "as_of"),)
+
+
+class BudgetAmendment(Base):
+    """A change of a budget's amount, kept as history (an approved increase, an edit)."""
+
+    __tablename__ = "budget_amendments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    budget_id: Mapped[int] = mapped_column(BigId, ForeignKey("budgets.id", ondelete="CASCADE"))
+    amount_before: Mapped[Decimal]
+    amount_after: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    action_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("actions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Action(Base):

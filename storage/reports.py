@@ -21,7 +21,12 @@ NONE_LABELS = {"team": "(untagged)", "environment": "(untagged)", "cost_center":
 HISTORY_DAYS = 120  # daily history read for a forecast
 
 
+TAG = "tag:"  # a scope key `tag:KEY` filters on any tag in the stored tag map
+
+
 def column(dimension: str) -> Any:
+    if dimension.startswith(TAG):
+        return CostDaily.tags[dimension.removeprefix(TAG)].as_string()
     return getattr(CostDaily, dimension)
 
 

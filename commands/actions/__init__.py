@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from commands import ids
-from commands.actions import anomaly, approval
+from commands.actions import anomaly, approval, budget_alert
 from commands.actions.budget import handle_budget_edit, handle_budget_new, handle_budget_show
 from commands.replies import acknowledge
 
@@ -19,6 +19,9 @@ ACTIONS = {
     ids.ANOMALY_FALSE_POSITIVE: anomaly.handle_anomaly_false_positive,
     ids.ANOMALY_JIRA: anomaly.handle_anomaly_jira,
     ids.ANOMALY_THREAD: anomaly.handle_anomaly_thread,
+    ids.BUDGET_ALERT_ACK: budget_alert.handle_budget_alert_ack,
+    ids.BUDGET_ALERT_SNOOZE: budget_alert.handle_budget_alert_snooze,
+    ids.BUDGET_INCREASE: budget_alert.handle_budget_increase,
     ids.APPROVAL_APPROVE: approval.handle_approval_approve,
     ids.APPROVAL_REJECT: approval.handle_approval_reject,
 }

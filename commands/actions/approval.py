@@ -1,23 +1,29 @@
-"""Approve / Reject on approval requests (remediation plans).
+"""Approve / Reject on approval requests: remediation plans and budget increases.
 
-Whoever clicks needs the role (`remediation.approve`); the requester cannot approve their own
-request; Reject asks for a reason in a modal. A decision is taken once.
+Whoever clicks needs the right to decide (`remediation.approve` for a plan; for a budget
+increase, being one of the budget's approvers, or `budget.approve`); the requester cannot
+approve their own request; Reject asks for a reason in a modal. A decision is taken once; an
+approved increase changes the budget's amount and is kept as an amendment.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from commands import approvals
+from commands import approvals, budget_alerts
 from commands.actions.anomaly import clicked
 from commands.context import Deps, deps
+from commands.messages import amount
 from commands.replies import answering, tell_clicker
+from commands.roles import PermissionDenied, allows
 from finops.errors import UserError
-from storage import actions, audit, outbox
+from storage import actions, audit, budgets, outbox
 from storage.db import unit_of_work
-from storage.models import Action
+from storage.models import Action, Budget
 
 
 def action_id(value: str) -> int:
@@ -27,21 +33,60 @@ def action_id(value: str) -> int:
     return int(number)
 
 
+async def authorise(d: Deps, session: AsyncSession, user: str, action: Action) -> None:
+    """`PermissionDenied` unless `user` may decide on `action`."""
+    if action.playbook != approvals.INCREASE:
+        await d.roles.require(user, "remediation.approve")
+        return
+    budget = await session.get(Budget, action.params.get("budget_id"))
+    listed = budget.approvers if budget else []
+    if await d.roles.member(user, listed):
+        return
+    if allows(await d.roles.role_of(user), "budget.approve"):
+        return
+    who = " ".join(f"<@{w}>" if not w.startswith("S") else f"<!subteam^{w}>" for w in listed)
+    raise PermissionDenied(
+        f"Only {'the budget approvers (' + who + ') or ' if who else ''}admins can approve budget "
+        "increases. Approvers are set per budget (`approvers` in the config's [[budgets]])."
+    )
+
+
+async def _apply(session: AsyncSession, action: Action, user: str) -> str:
+    """An approved increase: the new amount, kept as an amendment. What the thread is told."""
+    budget = await session.get(Budget, action.params["budget_id"])
+    if budget is None:
+        raise UserError("The budget of this request no longer exists; nothing changed.")
+    budgets.refuse_config(budget, "changed")
+    to = Decimal(action.params["to"])
+    await budgets.amend(
+        session,
+        budget,
+        to,
+        requested_by=action.requested_by,
+        approved_by=user,
+        reason=action.params.get("reason"),
+        action_id=action.id,
+    )
+    return f"Budget {budget.name} is now {amount(to, budget.currency)} {budget.period}."
+
+
 async def decide(d: Deps, user: str, value: str, status: str, reason: str | None = None) -> str | None:
-    """Approve or reject (role checked, audited, Slack told); None when decided, else what to tell
-    the clicker."""
-    await d.roles.require(user, "remediation.approve")
+    """Approve or reject (rights checked, audited, Slack told); None when decided, else what to
+    tell the clicker."""
     number = action_id(value)
     async with unit_of_work(d.engine) as session:
         found = await session.get(Action, number)
         if found is None:
             raise UserError("This request is no longer in the store; nothing changed.")
+        await authorise(d, session, user, found)
         if status == "approved" and found.requested_by == user:
             return "You asked for this, so someone else has to approve it."
         if not await actions.decide(session, number, status, user, reason):
             done = await session.get(Action, number)
             by = f" by <@{done.decided_by}>" if done and done.decided_by else ""
             return f"Nothing changed: it was {done.status if done else 'decided'}{by} already."
+        decided = await session.get(Action, number)
+        assert decided is not None
         row = await audit.record(
             session,
             actor=user,
@@ -52,12 +97,17 @@ async def decide(d: Deps, user: str, value: str, status: str, reason: str | None
             details={"reason": reason},
         )
         said = "approved this." if status == "approved" else f'rejected this: "{reason}"'
+        if status == "approved" and decided.playbook == approvals.INCREASE:
+            said += " " + await _apply(session, decided, user)
         await outbox.enqueue(
             session,
             f"slack-approval:{number}:{row.id}",
             "slack.approval.update",
             {"action_id": number, "text": f"<@{user}> {said}"},
         )
+        alert = decided.params.get("alert_id") if decided.playbook == approvals.INCREASE else None
+        if alert:
+            await budget_alerts.tell(session, alert, f"increase:{number}:{status}", f"<@{user}> {said}")
     await d.deliver()
     return None
 
@@ -74,9 +124,10 @@ async def handle_approval_reject(
 ) -> None:
     d = deps(context)
     user, value = clicked(body)
-    await d.roles.require(user, "remediation.approve")
     async with unit_of_work(d.engine) as session:
         found = await session.get(Action, action_id(value))
+        if found is not None:
+            await authorise(d, session, user, found)
     if found is None or found.status != "planned":
         raise UserError("This request is decided already; nothing to reject.")
     title = approvals.approval_message(found)["text"]

@@ -25,7 +25,11 @@ async def handle_app_home_opened(event: dict[str, Any], client: AsyncWebClient, 
     else:
         async with unit_of_work(d.engine) as session:
             events = await anomalies.open_events(session)
-        at_risk = [a for a in await queries.budget_list(d.engine, d.today()) if a.status.state != "on track"]
+        at_risk = [
+            a
+            for a in await queries.budget_list(d.engine, d.settings, d.today())
+            if a.status.state != "on track"
+        ]
         view = home_view(
             role,
             await queries.status(d.engine),

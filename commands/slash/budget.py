@@ -19,7 +19,7 @@ from finops.errors import UserError
 
 async def show_budget(d: Deps, client: AsyncWebClient, respond: Any, user: str, name: str) -> None:
     role = await d.roles.require(user, "budget.read")
-    answer = await queries.budget(d.engine, name, d.today())
+    answer = await queries.budget(d.engine, d.settings, name, d.today())
     render = functools.partial(
         charts.daily_spend,
         answer.daily,
@@ -34,7 +34,7 @@ async def show_budget(d: Deps, client: AsyncWebClient, respond: Any, user: str, 
 
 async def list_budgets(d: Deps, respond: Any, user: str) -> None:
     role = await d.roles.require(user, "budget.read")
-    answers = await queries.budget_list(d.engine, d.today())
+    answers = await queries.budget_list(d.engine, d.settings, d.today())
     await respond(**budget_list_message(answers, allows(role, "budget.edit")))
 
 

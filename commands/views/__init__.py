@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from commands.views import anomaly, approval, budget
+from commands.views import anomaly, approval, budget, budget_alert
 
 
 def register(app: Any) -> None:
-    for module in (budget, anomaly, approval):
+    for module in (budget, budget_alert, anomaly, approval):
         module.register(app)

@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 from commands import ids
-from commands.actions.approval import decide
+from commands.actions.approval import action_id, authorise, decide
 from commands.context import deps
 from commands.roles import PermissionDenied
+from storage.db import unit_of_work
+from storage.models import Action
 
 
 async def handle_reject_submission(
@@ -22,13 +24,16 @@ async def handle_reject_submission(
             response_action="errors", errors={"reason": "Say why it is rejected (a few words at least)."}
         )
         return
+    subject = json.loads(view.get("private_metadata") or "{}")["subject"]
     try:
-        await d.roles.require(user, "remediation.approve")
+        async with unit_of_work(d.engine) as session:
+            found = await session.get(Action, action_id(subject))
+            if found is not None:
+                await authorise(d, session, user, found)
     except PermissionDenied as denied:
         await ack(response_action="errors", errors={"reason": str(denied)[:150]})
         return
     await ack()
-    subject = json.loads(view.get("private_metadata") or "{}")["subject"]
     await decide(d, user, subject, "rejected", reason)
 
 

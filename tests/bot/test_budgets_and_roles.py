@@ -156,8 +156,8 @@ async def test_without_a_role_nothing_is_shown(slack: FakeSlack, sample: AsyncEn
 
 async def test_an_unexpected_failure_is_an_apology_with_a_reference(bot: RunningBot) -> None:
     async with bot.engine.begin() as conn:
-        await conn.execute(text("DROP TABLE budget_alerts"))
-        await conn.execute(text("DROP TABLE budgets"))
+        for table in ("budget_alerts", "budget_evaluations", "budget_amendments", "budgets"):
+            await conn.execute(text(f"DROP TABLE {table}"))
     answer = _text(await ask(bot, "/budget", "list"))
     assert re.search(r"something went wrong on our side \(reference [0-9a-f]{8}\)", answer)
     assert "Traceback" not in answer and "budgets" not in answer

@@ -73,6 +73,7 @@ def test_the_table_follows_the_settings(clean_env: pytest.MonkeyPatch, tmp_path:
     assert sorted(jobs) == [
         "budgets",
         "detect",
+        "escalation",
         "freshness",
         "ingest:cur",
         "ingest:drop",

@@ -24,6 +24,8 @@ TABLES = {
     "anomalies",
     "budgets",
     "budget_alerts",
+    "budget_evaluations",
+    "budget_amendments",
     "actions",
     "jira_links",
     "outbox",
