@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from commands import alerts, slack
+from commands import alerts, budget_alerts, ids, slack
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
@@ -83,13 +83,16 @@ def test_every_button_has_a_handler_and_every_handler_a_button() -> None:
     assert buttons, "no buttons found in templates: has their layout changed?"
     # Buttons whose ids the code passes in (the anomaly alert's) are listed with their labels.
     assert '"action_id": {{ b.action_id | tojson }}' in templates
-    buttons |= set(alerts.LABELS)
+    buttons |= set(alerts.LABELS) | set(budget_alerts.LABELS)
     assert buttons == set(_registered()["action"])
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
 
 
 def test_every_modal_has_a_submission_handler_and_the_other_way_round() -> None:
     callbacks = set(re.findall(r'"callback_id": "([A-Za-z0-9_.:-]+)"', _templates()))
+    # The snooze modal's callback id is passed in (it serves anomalies and budget alerts).
+    assert '"callback_id": {{ callback_id | tojson }}' in _templates()
+    callbacks |= {ids.ANOMALY_SNOOZE_MODAL, ids.BUDGET_ALERT_SNOOZE_MODAL}
     assert callbacks == set(_registered()["view"])
 
 

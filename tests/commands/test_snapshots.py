@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from commands import alerts, approvals, messages
-from storage.models import Action, Anomaly
+from commands import alerts, approvals, budget_alerts, messages
+from storage.models import Action, Anomaly, Budget, BudgetAlert
 from storage.status import SourceFreshness, Status
 from tests.commands.test_messages import NOW, _budget, _report
 from tests.fakes.slack import block_kit_problems, view_problems
@@ -60,6 +60,47 @@ def _action(status: str = "planned", **changes: Any) -> Action:
     return Action(**(fields | changes))
 
 
+BUDGET = Budget(id=3, name="payments", amount=Decimal(1000), currency="USD", period="monthly")
+
+
+def _budget_alert(status: str = "open", kind: str = "actual", **changes: Any) -> BudgetAlert:
+    details = {
+        "as_of": "2026-11-20",
+        "start": "2026-11-01",
+        "end": "2026-11-30",
+        "period": "monthly",
+        "currency": "USD",
+        "amount": "1200",
+        "carried": "200",
+        "spent": "960.00",
+        "pct_spent": "80.0",
+        "forecast": "1440.00",
+        "pct_forecast": "120.0",
+        "days_left": 10,
+        "burn_per_day": "48.00",
+        "top": [["Amazon EC2", "700.00"], ["Amazon S3", "260.00"]],
+        "daily": [],
+        "rates": "EUR converted to USD at 1.1 (since 2026-01-01)",
+        "parent": "engineering",
+    }
+    fields: dict[str, Any] = {"id": 11, "budget_id": 3, "kind": kind, "threshold_pct": 80, "status": status}
+    return BudgetAlert(**(fields | {"details": details, "escalation_level": 0} | changes))
+
+
+def _increase() -> Action:
+    params = {
+        "budget_id": 3,
+        "from": "1000",
+        "to": "1500",
+        "currency": "USD",
+        "period": "monthly",
+        "reason": "Black Friday load tests",
+        "approvers": ["U0APPROVER", "S0FINANCE"],
+        "alert_id": 11,
+    }
+    return _action(playbook=approvals.INCREASE, target={"budget": "payments"}, params=params, plan={})
+
+
 STATUS = Status([SourceFreshness("s3://bills/aws", AT, date(2026, 11, 24), None)], [], {"high": 1})
 
 CASES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
@@ -102,6 +143,21 @@ CASES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         ),
     ),
     "approval_reject_modal": ("modal", lambda: approvals.reject_modal("action:7", "Approval needed")),
+    "budget_alert": ("message", lambda: budget_alerts.alert_message(_budget_alert(), BUDGET, "F4")),
+    "budget_alert_forecast": (
+        "message",
+        lambda: budget_alerts.alert_message(_budget_alert(kind="forecast"), BUDGET),
+    ),
+    "budget_alert_acknowledged": (
+        "message",
+        lambda: budget_alerts.alert_message(
+            _budget_alert("acknowledged", acknowledged_by="U0ENG", acknowledged_at=AT, escalation_level=1),
+            BUDGET,
+        ),
+    ),
+    "budget_alert_snooze_modal": ("modal", lambda: budget_alerts.snooze_modal(_budget_alert(), BUDGET)),
+    "budget_increase_modal": ("modal", lambda: budget_alerts.increase_modal(BUDGET, 11, "C0ALERTS")),
+    "budget_increase_request": ("message", lambda: approvals.approval_message(_increase())),
 }
 
 
