@@ -153,7 +153,10 @@ BUDGET_HELP = (
     "*/budget* or */budget list*: every budget with its spend and forecast\n"
     "*/budget show NAME*: one budget: status, burn, forecast and a chart\n"
     "*/budget new*: create a budget (engineers and admins)\n"
-    "*/budget edit NAME*: change one (engineers and admins)"
+    "*/budget edit NAME*: change one (engineers and admins)\n"
+    "*/budget delete NAME*: delete one (engineers and admins)\n"
+    "Budgets declared in the config file are changed there. The same from a terminal: "
+    "`finops-bot budget list|show|set|delete|status|report`"
 )
 
 
@@ -255,6 +258,10 @@ def budget_facts(answer: BudgetAnswer) -> list[str]:
         facts.insert(2, f"*Forecast*\n{amount(s.forecast, b.currency)} ({s.pct_forecast}%)")
     if s.left_per_day is not None:
         facts.append(f"*Left per day*\n{amount(s.left_per_day, b.currency)}")
+    if s.carried:
+        facts.append(f"*Rolled over*\n{amount(s.carried, b.currency)} from last period")
+    if answer.parent:
+        facts.append(f"*Part of*\n{answer.parent}")
     return facts[:10]
 
 
@@ -264,7 +271,7 @@ def budget_message(answer: BudgetAnswer, can_edit: bool, chart_file: str | None 
         name=answer.budget.name,
         facts=budget_facts(answer),
         crossed=", ".join(f"{t}%" for t in answer.status.thresholds_crossed),
-        data_until=day(answer.status.as_of),
+        data_until=day(answer.status.as_of) + (f" · {answer.rates_note}" if answer.rates_note else ""),
         can_edit=can_edit,
         chart_file=chart_file,
     )

@@ -1,4 +1,5 @@
-"""`/budget`: list, show NAME, new, edit NAME, help (the budgets logic is in finops.budgets)."""
+"""`/budget`: list, show NAME, new, edit NAME, delete NAME, help (the same code as
+`finops-bot budget`; the budgets logic is in finops.budgets and storage.budgets)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from commands.roles import allows
 from commands.views.budget import open_budget_modal
 from finops import charts
 from finops.errors import UserError
+from storage import budgets
+from storage.db import unit_of_work
 
 
 async def show_budget(d: Deps, client: AsyncWebClient, respond: Any, user: str, name: str) -> None:
@@ -68,10 +71,15 @@ async def handle_budget(command: dict[str, Any], respond: Any, client: AsyncWebC
             channel=command.get("channel_id"),
             name=rest,
         )
-    elif verb in ("show", "edit"):
+    elif verb in ("delete", "rm") and rest:
+        await d.roles.require(user, "budget.edit")
+        async with unit_of_work(d.engine) as session:
+            gone = await budgets.delete(session, rest, actor=user, channel="slack")
+        await respond(text=f"Budget *{gone.name}* deleted.", response_type="ephemeral")
+    elif verb in ("show", "edit", "delete", "rm"):
         raise UserError(f"Say which budget: `/budget {verb} NAME` (`/budget list` shows them).")
     else:
         raise UserError(
             f"`/budget {command.get('text', '').strip()}` is not something I know. "
-            "Try `/budget list`, `/budget show NAME`, `/budget new` or `/budget help`."
+            "Try `/budget list`, `/budget show NAME`, `/budget new`, `/budget delete NAME` or `/budget help`."
         )

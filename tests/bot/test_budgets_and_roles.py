@@ -12,6 +12,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Roles
+from storage import budgets
+from storage.budgets import BudgetSpec
 from storage.db import unit_of_work
 from storage.models import AuditLog, Budget
 from tests.bot.conftest import ADMIN, ENGINEER, VIEWER, RunningBot, start_bot
@@ -163,3 +165,29 @@ async def test_an_unexpected_failure_is_an_apology_with_a_reference(bot: Running
     assert "Traceback" not in answer and "budgets" not in answer
     _, metrics = await bot.get("/metrics")
     assert re.search(r"^finops_handler_errors_total [1-9]", metrics, re.MULTILINE)
+
+
+async def test_delete_needs_the_role_and_config_budgets_are_changed_in_the_file(bot: RunningBot) -> None:
+    await submit(bot, form(name="data"), ADMIN)
+    assert "your role is viewer" in _text(await ask(bot, "/budget", "delete data", user=VIEWER))
+    assert (await ask(bot, "/budget", "delete DATA", user=ENGINEER))["text"] == "Budget *data* deleted."
+    assert await _budgets(bot) == []
+    assert [a[1] for a in await _audit(bot)] == ["budget.create", "budget.delete"]
+    # A budget the config declares: the modal refuses to open for it, and a stale modal to save it.
+    async with unit_of_work(bot.engine) as session:
+        await budgets.save(
+            session,
+            BudgetSpec("platform", Decimal(5000)),
+            actor="config",
+            channel="config",
+            managed_by="config",
+        )
+    edit = _text(await ask(bot, "/budget", "edit platform", user=ADMIN))
+    assert "declared in the finops-bot config file" in edit and not bot.slack.calls_to("views.open")
+    refused = await submit(bot, form(name="platform", amount="9"), ADMIN, original="platform")
+    assert "declared in the finops-bot config file" in refused["errors"]["name"]
+    assert "declared in the finops-bot config file" in _text(
+        await ask(bot, "/budget", "delete platform", user=ADMIN)
+    )
+    async with unit_of_work(bot.engine) as session:
+        assert (await budgets.named(session, "platform")).amount == Decimal(5000)
