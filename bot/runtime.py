@@ -18,6 +18,8 @@ from typing import Annotated
 import structlog
 import typer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import log as logging_setup
 from bot.app import check_token, create_app, web_client
@@ -25,6 +27,7 @@ from bot.jira_client import checks, searcher
 from bot.outbound import outbound
 from bot.server import make_web_app, start
 from bot.settings import Settings, load_settings
+from commands import budgetspec
 from jobs import schedule
 from jobs.schedule import Jobs
 from storage.db import check, connect, describe
@@ -35,6 +38,18 @@ log = structlog.get_logger(__name__)
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a server in a container listens on every interface
 
 
+async def _sync_budgets(engine: AsyncEngine, settings: Settings) -> None:
+    """The config's budgets in the store before the first answer (the budgets job keeps them in
+    step afterwards); a replica starting at the same moment may win the race, which is fine."""
+    try:
+        changed = await budgetspec.sync(engine, settings)
+    except IntegrityError as exc:
+        log.warning("config budgets not synced at start; the budgets job will", error=str(exc.orig))
+        return
+    if any(changed.values()):
+        log.info("config budgets synced", **{k: v for k, v in changed.items() if v})
+
+
 async def serve(settings: Settings, http: int | None, socket: bool, host: str) -> None:
     engine = connect(settings.database_url)
     runner = handler = None
@@ -43,6 +58,7 @@ async def serve(settings: Settings, http: int | None, socket: bool, host: str) -
     try:
         await check(engine)
         await upgrade(engine)
+        await _sync_budgets(engine, settings)
         client = web_client(settings)
         me = await check_token(client)
         ready["slack"] = "ok"
