@@ -229,7 +229,7 @@ def budget_line(answer: BudgetAnswer) -> str:
     s, b = answer.status, answer.budget
     forecast = f", forecast {amount(s.forecast, b.currency)} ({s.pct_forecast}%)" if s.forecast else ""
     return (
-        f"*{b.name}* ({s.state}): {amount(s.spent, b.currency)} of {amount(b.amount, b.currency)} "
+        f"*{b.name}* ({s.state}): {amount(s.spent, b.currency)} of {amount(s.amount, b.currency)} "
         f"({s.pct_spent}%){forecast}"
     )
 
@@ -249,7 +249,7 @@ def budget_facts(answer: BudgetAnswer) -> list[str]:
     facts = [
         f"*Status*\n{s.state}",
         f"*Spent*\n{amount(s.spent, b.currency)} ({s.pct_spent}%)",
-        f"*Budget*\n{amount(b.amount, b.currency)} {b.period}",
+        f"*Budget*\n{amount(s.amount, b.currency)} {b.period}",
         f"*Period*\n{day(s.start)} to {day(s.end)}, {s.days_left} days left",
         f"*Burn*\n{amount(s.burn_per_day, b.currency)} a day",
         f"*Scope*\n{scope}",

@@ -237,12 +237,18 @@ def in_currency(
     return sorted(days.items())
 
 
+def _shown(rate: Decimal) -> str:
+    """A rate for people: six decimals at most (an inverse rate has many more)."""
+    return format(rate.quantize(Decimal("0.000001")).normalize(), "f")
+
+
 def rates_note(
     used: dict[str, list[dict[str, str]]], missing: dict[str, Decimal], currency: str
 ) -> str | None:
     """What a report says about conversions: the rates used and what had none."""
     parts = [
-        f"{code} converted to {currency} at " + ", ".join(f"{r['rate']} (since {r['since']})" for r in rates)
+        f"{code} converted to {currency} at "
+        + ", ".join(f"{_shown(Decimal(r['rate']))} (since {r['since']})" for r in rates)
         for code, rates in sorted(used.items())
     ]
     parts += [

@@ -363,7 +363,9 @@ async def standing(session: AsyncSession, budget: Budget, as_of: date, table: Se
     found = await spend(session, budget, start, as_of, rates)
     daily = found.daily or [(as_of, Decimal(0))]
     carry = await carried(session, budget, daily[-1][0], rates)
-    status = await asyncio.to_thread(evaluate, budget.amount, budget.period, daily, budget.thresholds, carry)
+    history = await amendments(session, budget.id)
+    amount = amount_at(budget, history, datetime.combine(as_of, time.max, tzinfo=UTC))
+    status = await asyncio.to_thread(evaluate, amount, budget.period, daily, budget.thresholds, carry)
     parent = await session.get(Budget, budget.parent_id) if budget.parent_id else None
     return BudgetAnswer(
         budget,

@@ -338,9 +338,7 @@ async def test_acknowledging_stops_escalation_and_a_snooze_holds_the_clock(engin
         }
         ids = {b.name: b.id for b in await budgets.list_budgets(session)}
         (acked, start), (snoozed, _) = rows[ids["a"]], rows[ids["b"]]
-        assert await budgets.move_alert(
-            session, acked, "acknowledged", "U0ENG", allowed_from=("open",)
-        )
+        assert await budgets.move_alert(session, acked, "acknowledged", "U0ENG", allowed_from=("open",))
         until = start + timedelta(minutes=100)
         assert await budgets.move_alert(
             session, snoozed, "snoozed", "U0ENG", allowed_from=("open",), snoozed_until=until
