@@ -8,7 +8,7 @@ from typing import Any
 
 from commands import ids
 from commands.actions.anomaly import move
-from commands.context import deps
+from commands.context import Deps, deps
 from commands.roles import PermissionDenied
 
 MAX_SNOOZE = timedelta(days=7)
@@ -47,23 +47,31 @@ def parse_snooze(values: dict[str, Any], now: datetime) -> tuple[datetime | None
     return (None if errors else until), reason, errors
 
 
+async def snoozed(
+    ack: Any, d: Deps, user: str, view: dict[str, Any], permission: str
+) -> tuple[datetime, str] | None:
+    """Until when and why, acked; or None, the errors shown beside the inputs (a bad value, or a
+    user without `permission`)."""
+    until, reason, errors = parse_snooze(view["state"]["values"], d.now())
+    if errors or until is None:
+        await ack(response_action="errors", errors=errors)
+        return None
+    try:
+        await d.roles.require(user, permission)
+    except PermissionDenied as denied:
+        await ack(response_action="errors", errors={"reason": str(denied)[:150]})
+        return None
+    await ack()
+    return until, reason
+
+
 async def handle_snooze_submission(
     ack: Any, body: dict[str, Any], view: dict[str, Any], context: Any
 ) -> None:
-    d = deps(context)
-    user = body["user"]["id"]
-    until, reason, errors = parse_snooze(view["state"]["values"], d.now())
-    if errors:
-        await ack(response_action="errors", errors=errors)
-        return
-    try:
-        await d.roles.require(user, "anomaly.act")
-    except PermissionDenied as denied:
-        await ack(response_action="errors", errors={"reason": str(denied)[:150]})
-        return
-    await ack()
-    fingerprint = json.loads(view.get("private_metadata") or "{}")["fingerprint"]
-    await move(d, user, fingerprint, "snoozed", reason=reason, snoozed_until=until)
+    d, user = deps(context), body["user"]["id"]
+    if (found := await snoozed(ack, d, user, view, "anomaly.act")) is not None:
+        fingerprint = json.loads(view.get("private_metadata") or "{}")["fingerprint"]
+        await move(d, user, fingerprint, "snoozed", reason=found[1], snoozed_until=found[0])
 
 
 def register(app: Any) -> None:

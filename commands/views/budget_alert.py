@@ -12,8 +12,7 @@ from commands.actions.budget_alert import move
 from commands.budgetspec import MAX_AMOUNT
 from commands.context import Deps, deps
 from commands.messages import amount
-from commands.roles import PermissionDenied
-from commands.views.anomaly import parse_snooze
+from commands.views.anomaly import snoozed
 from finops.errors import UserError
 from jobs.budgets import channel_of
 from storage import audit, budgets, outbox
@@ -24,20 +23,10 @@ from storage.models import Action
 async def handle_budget_snooze_submission(
     ack: Any, body: dict[str, Any], view: dict[str, Any], context: Any
 ) -> None:
-    d = deps(context)
-    user = body["user"]["id"]
-    until, reason, errors = parse_snooze(view["state"]["values"], d.now())
-    if errors:
-        await ack(response_action="errors", errors=errors)
-        return
-    try:
-        await d.roles.require(user, "budget.act")
-    except PermissionDenied as denied:
-        await ack(response_action="errors", errors={"reason": str(denied)[:150]})
-        return
-    await ack()
-    alert = json.loads(view.get("private_metadata") or "{}")["alert_id"]
-    await move(d, user, budget_alerts.value(alert), "snoozed", reason=reason, until=until)
+    d, user = deps(context), body["user"]["id"]
+    if (found := await snoozed(ack, d, user, view, "budget.act")) is not None:
+        alert = json.loads(view.get("private_metadata") or "{}")["alert_id"]
+        await move(d, user, budget_alerts.value(alert), "snoozed", reason=found[1], until=found[0])
 
 
 def _text(values: dict[str, Any], block: str) -> str:
