@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -22,18 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot.jira_client import issue_fields
 from bot.notify import anomaly_message
 from bot.settings import Settings
-from commands import queries
+from commands import budget_alerts, queries
 from commands.queries import BudgetAnswer
 from finops import lineitems, normalise, sample
-from finops.budgets import period_bounds
+from finops.budgets import alerts_due, period_bounds
 from finops.errors import UserError
+from jobs.budgets import channel_of
 from jobs.detect import detect
 from jobs.notify import QUIET, channel_for, wants_jira
 from storage import anomalies, budgets, jira_links
 from storage.costs import LoadResult, ProviderTotal, provider_totals, replace_costs
 from storage.db import unit_of_work
 from storage.migrate import upgrade
-from storage.models import Anomaly
+from storage.models import Anomaly, BudgetAlert
 from storage.reports import daily_totals, from_first_cost
 
 DEMO_SOURCE = "demo-sample"
@@ -126,6 +127,16 @@ class PipelineResult:
     alerts: list[Alert]
     budgets: list[BudgetAnswer]  # as of the last charge day
     budgets_created: list[str]
+    budget_alerts: list[BudgetAlertMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BudgetAlertMessage:
+    """A budget alert the budgets job would post for this period (nothing is sent)."""
+
+    budget: str
+    channel: str | None
+    message: dict[str, Any]
 
 
 def replay_start(loaded: DemoResult, as_of: date, days: int) -> date:
@@ -157,7 +168,41 @@ async def run_pipeline(
     created = await ensure_budgets(engine, loaded.end)
     answers = await queries.budget_list(engine, settings, loaded.end)
     found = await alerts_for(engine, settings, first, as_of, new, loaded.planted)
-    return PipelineResult(loaded, first, as_of, len(new), found, answers, created)
+    warned = await budget_alerts_for(engine, settings, answers)
+    return PipelineResult(loaded, first, as_of, len(new), found, answers, created, warned)
+
+
+async def budget_alerts_for(
+    engine: AsyncEngine, settings: Settings, answers: Sequence[BudgetAnswer]
+) -> list[BudgetAlertMessage]:
+    """The alert messages the budgets job would post for these standings, were no alert of this
+    period sent yet; built by the job's own builders, nothing stored or enqueued."""
+    found = []
+    async with unit_of_work(engine) as session:
+        for answer in answers:
+            budget, status = answer.budget, answer.status
+            post, _ = alerts_due(status, budget.thresholds, budget.forecast_alert, [])
+            if not post:
+                continue
+            top = await budgets.contributors(session, budget, status.start, status.as_of, answer.rates)
+            for kind, pct in post:
+                alert = BudgetAlert(
+                    id=0,
+                    budget_id=budget.id,
+                    kind=kind,
+                    threshold_pct=pct,
+                    status="open",
+                    escalation_level=0,
+                    details=budget_alerts.snapshot(answer, top),
+                )
+                try:
+                    channel: str | None = channel_of(settings, budget)
+                except UserError:
+                    channel = None
+                found.append(
+                    BudgetAlertMessage(budget.name, channel, budget_alerts.alert_message(alert, budget))
+                )
+    return found
 
 
 async def replay(

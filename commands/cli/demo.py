@@ -114,6 +114,9 @@ def _document(result: PipelineResult) -> dict[str, object]:
         "budgets": [
             _budget(answer, answer.budget.name in result.budgets_created) for answer in result.budgets
         ],
+        "budget_alerts": [
+            {"budget": a.budget, "channel": a.channel, **a.message} for a in result.budget_alerts
+        ],
     }
 
 
@@ -148,6 +151,7 @@ def _print(result: PipelineResult) -> None:
     _print_slack(result.alerts)
     _print_jira(result.alerts)
     _print_budgets(result)
+    _print_budget_alerts(result)
     console.print(
         "\nNothing was sent and nothing was queued: a later `finops-bot run` on this database posts "
         "only what its own detection finds."
@@ -289,6 +293,16 @@ def _print_budgets(result: PipelineResult) -> None:
                 f"{s.start:%b %Y} spent {money(s.spent, b.currency)} ({s.pct_spent}%){forecast}",
             )
         )
+
+
+def _print_budget_alerts(result: PipelineResult) -> None:
+    alerts = result.budget_alerts
+    _heading(f"Slack: {len(alerts)} budget alert(s) the budgets job would post this period (not sent)")
+    for alert in alerts:
+        channel = alert.channel or "the alert channel (set FINOPS_ALERT_CHANNEL)"
+        console.print(Text(f"\n  → {channel}", style="dim"))
+        for line in blocks.render(alert.message):
+            console.print(Text.assemble(BAR, line))
 
 
 def register(app: typer.Typer) -> None:

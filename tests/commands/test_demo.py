@@ -145,6 +145,19 @@ def test_demo_json_then_again_on_the_same_database(
         for key in ("amount", "spent", "forecast"):
             assert isinstance(budget[key], str) and Decimal(budget[key]) >= 0
         assert Decimal(budget["amount"]) % 1000 == 0  # a round figure
+    # The budget alerts the budgets job would post this period: the highest threshold each budget
+    # crossed, and the forecast alert for one forecast over its amount while spend is under it.
+    for budget in first["budgets"]:
+        posted = [a["text"] for a in first["budget_alerts"] if a["budget"] == budget["name"]]
+        crossed = budget["thresholds_crossed"]
+        wanted = [f"{crossed[-1]}% reached"] if crossed else []
+        amount, spent = Decimal(budget["amount"]), Decimal(budget["spent"])
+        if budget["forecast"] is not None and Decimal(budget["forecast"]) >= amount > spent:
+            wanted.insert(0, "forecast")
+        assert len(posted) == len(wanted) and all(w in p for w, p in zip(wanted, posted, strict=True)), posted
+    assert first["budget_alerts"], "the sample's budgets should have something to say"
+    for message in first["budget_alerts"]:
+        assert block_kit_problems(message["blocks"]) == [] and message["channel"] is None
     budget_audits = _count(database_url, AuditLog)
 
     # Again: the load is a no-op, the same anomalies are known (not new) and still shown.
