@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from commands import budget_alerts
 from commands.messages import amount
 from storage.models import Action
 from templates import render
@@ -33,10 +34,6 @@ def _status(action: Action) -> str:
 
 
 INCREASE = "budget.increase"  # the playbook name of a budget increase request
-
-
-def _mention(who: str) -> str:
-    return f"<!subteam^{who}>" if who.startswith("S") else f"<@{who}>"
 
 
 def approval_message(action: Action) -> dict[str, Any]:
@@ -73,7 +70,7 @@ def _version(action: Action) -> str:
 def _increase_message(action: Action) -> dict[str, Any]:
     p = action.params
     before, after = Decimal(p["from"]), Decimal(p["to"])
-    approvers = " ".join(_mention(w) for w in p.get("approvers") or []) or "the admins"
+    approvers = " ".join(budget_alerts.mention(w) for w in p.get("approvers") or []) or "the admins"
     return render(
         "slack/approval.json.j2",
         title=f"Budget increase requested: {action.target['budget']}"[:150],

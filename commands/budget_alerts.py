@@ -33,6 +33,11 @@ LABELS = {
 }
 
 
+def mention(who: str) -> str:
+    """A Slack user (U/W...) or user group (S...) id as a mention."""
+    return f"<!subteam^{who}>" if who.startswith("S") else f"<@{who}>"
+
+
 def root_key(alert_id: int) -> str:
     return f"budget-alert:{alert_id}"
 
@@ -119,6 +124,8 @@ def alert_message(alert: BudgetAlert, budget: Budget, chart_file: str | None = N
         facts.append(f"*Rolled over*\n{amount(Decimal(d['carried']), currency)} from last period")
     if d.get("parent"):
         facts.append(f"*Part of*\n{d['parent']}")
+    if budget.owners:
+        facts.append("*Owners*\n" + " ".join(mention(w) for w in budget.owners))
     notes = [f"Data through {day(date.fromisoformat(d['as_of']))}"]
     if d.get("rates"):
         notes.append(d["rates"])

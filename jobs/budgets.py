@@ -95,10 +95,6 @@ async def evaluate(engine: AsyncEngine, settings: Settings, today: date) -> dict
     return dict(states)
 
 
-def _mention(who: str) -> str:
-    return f"<!subteam^{who}>" if who.startswith("S") else f"<@{who}>"
-
-
 async def escalate(session: AsyncSession, settings: Settings, now: datetime) -> list[int]:
     """Alerts posted and not acknowledged: after `escalate_after_minutes` the budget's escalation
     contact is mentioned in the thread, after `admins_after_minutes` the admins (and the admin
@@ -137,7 +133,9 @@ async def escalate(session: AsyncSession, settings: Settings, now: datetime) -> 
             who = [budget.escalation] if budget.escalation else []
         else:
             who = [*([budget.escalation] if budget.escalation and level < 1 else []), *settings.roles.admin]
-        mentions = " ".join(_mention(w) for w in who) or "admins (none are configured under [roles])"
+        mentions = (
+            " ".join(budget_alerts.mention(w) for w in who) or "admins (none are configured under [roles])"
+        )
         text = f"{mentions}: nobody has acknowledged this budget alert in {hours}. Please take a look."
         row.escalation_level = target
         if row.status == "snoozed":

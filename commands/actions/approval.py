@@ -44,7 +44,7 @@ async def authorise(d: Deps, session: AsyncSession, user: str, action: Action) -
         return
     if allows(await d.roles.role_of(user), "budget.approve"):
         return
-    who = " ".join(f"<@{w}>" if not w.startswith("S") else f"<!subteam^{w}>" for w in listed)
+    who = " ".join(budget_alerts.mention(w) for w in listed)
     raise PermissionDenied(
         f"Only {'the budget approvers (' + who + ') or ' if who else ''}admins can approve budget "
         "increases. Approvers are set per budget (`approvers` in the config's [[budgets]])."

@@ -60,7 +60,9 @@ def _action(status: str = "planned", **changes: Any) -> Action:
     return Action(**(fields | changes))
 
 
-BUDGET = Budget(id=3, name="payments", amount=Decimal(1000), currency="USD", period="monthly")
+BUDGET = Budget(
+    id=3, name="payments", amount=Decimal(1000), currency="USD", period="monthly", owners=["U0OWNER", "S0PAY"]
+)
 
 
 def _budget_alert(status: str = "open", kind: str = "actual", **changes: Any) -> BudgetAlert:
