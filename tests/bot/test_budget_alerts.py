@@ -26,6 +26,7 @@ from storage.budgets import BudgetSpec
 from storage.db import unit_of_work
 from storage.models import Action, AuditLog, BudgetAlert
 from tests.bot.conftest import ADMIN, ENGINEER, ENGINEERS_GROUP, VIEWER, RunningBot, settle, start_bot
+from tests.bot.process import wait_until, wait_until_async
 from tests.bot.test_alerts import _buttons, click
 from tests.bot.test_slash_commands import _text
 from tests.factories import frame, item, load
@@ -76,6 +77,10 @@ async def _alert(engine: AsyncEngine, threshold: int) -> BudgetAlert:
     return found
 
 
+def _thread(slack: FakeSlack) -> list[str]:
+    return [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+
+
 async def _audit(engine: AsyncEngine) -> list[tuple[str, str]]:
     async with unit_of_work(engine) as session:
         return [(a.actor, a.action) for a in await session.scalars(select(AuditLog).order_by(AuditLog.id))]
@@ -112,8 +117,9 @@ async def test_acknowledge_once_and_snooze_with_a_reason(alerted: RunningBot) ->
     await click(alerted, "budget_alert_ack", f"budget-alert:{eighty.id}", ENGINEER)
     update = (await slack.wait_for("chat.update"))[0].args
     assert "*Acknowledged* by <@U0ENG" in _text(update) and _buttons(update) == ["budget_increase"]
-    thread = [c.args for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
-    assert [t["text"] for t in thread] == [f"<@{ENGINEER}> acknowledged this."]
+    assert await wait_until(lambda: _thread(slack), 5, "no thread reply") == [
+        f"<@{ENGINEER}> acknowledged this."
+    ]
     await click(alerted, "budget_alert_ack", f"budget-alert:{eighty.id}", ADMIN)  # a second click
     notes = [c.args["text"] for c in await slack.wait_for("response_url", 2)]
     assert any(n.startswith("Nothing changed: it is acknowledged by <@U0ENG") for n in notes)
@@ -180,7 +186,12 @@ async def test_request_increase_needs_another_approver_and_amends_the_budget(ale
     async with unit_of_work(engine) as session:
         assert (await budgets.named(session, "payments")).amount == Decimal(1000)
     await click(alerted, "approval_approve", value, APPROVER)
-    update = next(c.args for c in await slack.wait_for("chat.update", 2) if "Approved" in _text(c.args))
+    approved = await wait_until(
+        lambda: [c.args for c in slack.calls_to("chat.update") if "Approved" in _text(c.args)],
+        5,
+        "not approved",
+    )
+    update = approved[0]
     assert f"*Approved* by <@{APPROVER}>" in _text(update) and _buttons(update) == []
     async with unit_of_work(engine) as session:
         budget = await budgets.named(session, "payments")
@@ -189,9 +200,11 @@ async def test_request_increase_needs_another_approver_and_amends_the_budget(ale
     assert [
         (h.amount_before, h.amount_after, h.requested_by, h.approved_by, h.action_id) for h in history
     ] == [(Decimal(1000), Decimal(1500), ENGINEER, APPROVER, action.id)]
-    await asyncio.sleep(0.2)
-    thread = [c.args["text"] for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts")]
-    assert any("Budget payments is now 1,500.00 USD monthly." in t for t in thread)
+    await wait_until(
+        lambda: any("Budget payments is now 1,500.00 USD monthly." in t for t in _thread(slack)),
+        5,
+        "not told",
+    )
     await click(alerted, "approval_approve", value, ADMIN)  # decided already
     assert any(
         "Nothing changed: it was approved" in c.args["text"] for c in await slack.wait_for("response_url", 3)
@@ -213,9 +226,12 @@ async def test_the_requester_cannot_approve_even_as_an_approver(alerted: Running
     await click(alerted, "approval_approve", f"action:{action.id}", APPROVER)
     assert "someone else has to approve it" in (await alerted.slack.wait_for("response_url"))[0].args["text"]
     await click(alerted, "approval_approve", f"action:{action.id}", ADMIN)  # admins may approve too
-    await alerted.slack.wait_for("chat.update")
-    async with unit_of_work(alerted.engine) as session:
-        assert (await budgets.named(session, "payments")).amount == Decimal(2000)
+
+    async def amended() -> bool:
+        async with unit_of_work(alerted.engine) as session:
+            return (await budgets.named(session, "payments")).amount == Decimal(2000)
+
+    await wait_until_async(amended, 5, "the increase was not applied")
 
 
 async def test_a_config_budget_refuses_a_slack_increase(
