@@ -116,14 +116,13 @@ Alert = tuple[str, int]  # (kind: "actual" | "forecast", threshold %)
 
 
 def alerts_due(
-    status: BudgetStatus, thresholds: Sequence[int], forecast_alert: bool, sent: Iterable[Alert]
+    status: BudgetStatus, forecast_alert: bool, sent: Iterable[Alert]
 ) -> tuple[list[Alert], list[Alert]]:
     """Which alerts the status calls for that were not `sent` this period: (to post, to record
     without a post). Of the actual thresholds crossed at once only the highest is posted; the
     forecast alert is posted only while the actual spend is still under the amount."""
     done = set(sent)
-    crossed = [("actual", t) for t in sorted(thresholds) if status.spent >= status.amount * t / HUNDRED]
-    new = [a for a in crossed if a not in done]
+    new = [("actual", t) for t in status.thresholds_crossed if ("actual", t) not in done]
     post, record = new[-1:], new[:-1]
     if (
         forecast_alert

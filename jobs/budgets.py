@@ -34,44 +34,38 @@ def channel_of(settings: Settings, budget: Budget) -> str:
     return channel_for(settings, {"team": teams[0]} if len(teams) == 1 else {})
 
 
+def draft(answer: BudgetAnswer, kind: str, pct: int, state: str, details: dict[str, Any]) -> BudgetAlert:
+    """An alert row of this period for `answer` (not added to any session)."""
+    status = answer.status
+    return BudgetAlert(
+        budget_id=answer.budget.id,
+        period_start=status.start,
+        threshold_pct=pct,
+        kind=kind,
+        amount=status.spent if kind == "actual" else status.forecast,
+        status=state,
+        escalation_level=0,
+        details=details,
+    )
+
+
 async def alert(session: AsyncSession, settings: Settings, answer: BudgetAnswer) -> list[BudgetAlert]:
     """Record the alerts `answer` calls for that this period has not had, and enqueue the posts."""
     budget, status = answer.budget, answer.status
     sent = [(a.kind, a.threshold_pct) for a in await budgets.alerts_of(session, budget.id, status.start)]
-    post, record = alerts_due(status, budget.thresholds, budget.forecast_alert, sent)
+    post, record = alerts_due(status, budget.forecast_alert, sent)
     if not post and not record:
         return []
     top = await budgets.contributors(session, budget, status.start, status.as_of, answer.rates)
     details = budget_alerts.snapshot(answer, top)
-    for kind, pct in record:
-        session.add(
-            BudgetAlert(
-                budget_id=budget.id,
-                period_start=status.start,
-                threshold_pct=pct,
-                kind=kind,
-                amount=status.spent if kind == "actual" else status.forecast,
-                status="passed",  # crossed together with a higher one, which is the one posted
-                details=details,
-            )
-        )
-    posted = []
-    for kind, pct in post:
-        row = BudgetAlert(
-            budget_id=budget.id,
-            period_start=status.start,
-            threshold_pct=pct,
-            kind=kind,
-            amount=status.spent if kind == "actual" else status.forecast,
-            status="open",
-            details=details,
-        )
-        session.add(row)
-        await session.flush()
+    # Crossed together with a higher one, which is the one posted: recorded, not posted.
+    session.add_all(draft(answer, kind, pct, "passed", details) for kind, pct in record)
+    posted = [draft(answer, kind, pct, "open", details) for kind, pct in post]
+    session.add_all(posted)
+    await session.flush()
+    for row in posted:
         payload = {"alert_id": row.id, "channel": channel_of(settings, budget)}
         await outbox.enqueue(session, budget_alerts.root_key(row.id), "slack.budget.root", payload)
-        posted.append(row)
-    await session.flush()
     return posted
 
 

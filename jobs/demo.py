@@ -27,14 +27,14 @@ from commands.queries import BudgetAnswer
 from finops import lineitems, normalise, sample
 from finops.budgets import alerts_due, period_bounds
 from finops.errors import UserError
-from jobs.budgets import channel_of
+from jobs.budgets import channel_of, draft
 from jobs.detect import detect
 from jobs.notify import QUIET, channel_for, wants_jira
 from storage import anomalies, budgets, jira_links
 from storage.costs import LoadResult, ProviderTotal, provider_totals, replace_costs
 from storage.db import unit_of_work
 from storage.migrate import upgrade
-from storage.models import Anomaly, BudgetAlert
+from storage.models import Anomaly
 from storage.reports import daily_totals, from_first_cost
 
 DEMO_SOURCE = "demo-sample"
@@ -181,27 +181,18 @@ async def budget_alerts_for(
     async with unit_of_work(engine) as session:
         for answer in answers:
             budget, status = answer.budget, answer.status
-            post, _ = alerts_due(status, budget.thresholds, budget.forecast_alert, [])
+            post, _ = alerts_due(status, budget.forecast_alert, [])
             if not post:
                 continue
             top = await budgets.contributors(session, budget, status.start, status.as_of, answer.rates)
+            details = budget_alerts.snapshot(answer, top)
+            try:
+                channel: str | None = channel_of(settings, budget)
+            except UserError:
+                channel = None
             for kind, pct in post:
-                alert = BudgetAlert(
-                    id=0,
-                    budget_id=budget.id,
-                    kind=kind,
-                    threshold_pct=pct,
-                    status="open",
-                    escalation_level=0,
-                    details=budget_alerts.snapshot(answer, top),
-                )
-                try:
-                    channel: str | None = channel_of(settings, budget)
-                except UserError:
-                    channel = None
-                found.append(
-                    BudgetAlertMessage(budget.name, channel, budget_alerts.alert_message(alert, budget))
-                )
+                message = budget_alerts.alert_message(draft(answer, kind, pct, "open", details), budget)
+                found.append(BudgetAlertMessage(budget.name, channel, message))
     return found
 
 

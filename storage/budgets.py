@@ -26,6 +26,7 @@ from finops.budgets import (
     in_currency,
     period_bounds,
     previous_period,
+    rates_note,
 )
 from finops.costquery import Filter
 from finops.errors import UserError
@@ -338,19 +339,25 @@ class BudgetAnswer:
 
     @property
     def rates_note(self) -> str | None:
-        from finops.budgets import rates_note
-
         return rates_note(self.rates.used, self.rates.missing, self.budget.currency)
 
 
-async def carried(session: AsyncSession, budget: Budget, day: date, rates: Rates) -> Decimal:
-    """What rolls over into the period holding `day` (zero without rollover)."""
+async def carried(
+    session: AsyncSession,
+    budget: Budget,
+    day: date,
+    rates: Rates,
+    history: list[BudgetAmendment] | None = None,
+) -> Decimal:
+    """What rolls over into the period holding `day` (zero without rollover); `history`: the
+    budget's amendments, when read already."""
     if not budget.rollover:
         return Decimal(0)
     start, end = previous_period(day, budget.period)
     if budget.created_at.date() > end:
         return Decimal(0)  # the budget did not exist then
-    history = await amendments(session, budget.id)
+    if history is None:
+        history = await amendments(session, budget.id)
     amount = amount_at(budget, history, datetime.combine(end, time.max, tzinfo=UTC))
     spent = await period_spent(session, budget, start, end, Rates(rates.table))
     return carried_over(amount, spent, budget.rollover_cap)
@@ -362,8 +369,8 @@ async def standing(session: AsyncSession, budget: Budget, as_of: date, table: Se
     start, _ = period_bounds(as_of, budget.period)
     found = await spend(session, budget, start, as_of, rates)
     daily = found.daily or [(as_of, Decimal(0))]
-    carry = await carried(session, budget, daily[-1][0], rates)
     history = await amendments(session, budget.id)
+    carry = await carried(session, budget, daily[-1][0], rates, history)
     amount = amount_at(budget, history, datetime.combine(as_of, time.max, tzinfo=UTC))
     status = await asyncio.to_thread(evaluate, amount, budget.period, daily, budget.thresholds, carry)
     parent = await session.get(Budget, budget.parent_id) if budget.parent_id else None

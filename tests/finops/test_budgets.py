@@ -26,18 +26,18 @@ def _status(spent_per_day: str, days: int, amount: str = "1000"):  # type: ignor
 def test_only_the_highest_new_threshold_is_posted_and_sent_ones_never_again() -> None:
     status = _status("40", 31 + 31 + 30 + 20)  # 800 of 1,000 on 20 Oct
     assert status.pct_spent == Decimal("80.0") and status.thresholds_crossed == (50, 80)
-    post, record = alerts_due(status, (50, 80, 100), True, [])
+    post, record = alerts_due(status, True, [])
     assert post == [("forecast", 100), ("actual", 80)] and record == [("actual", 50)]
-    assert alerts_due(status, (50, 80, 100), True, [*post, *record]) == ([], [])
-    assert alerts_due(status, (50, 80, 100), False, [("actual", 50)]) == ([("actual", 80)], [])
+    assert alerts_due(status, True, [*post, *record]) == ([], [])
+    assert alerts_due(status, False, [("actual", 50)]) == ([("actual", 80)], [])
 
 
 def test_the_forecast_alert_fires_before_the_actual_and_is_recorded_once_over() -> None:
     early = _status("40", 31 + 31 + 30 + 5)  # 200 spent, 1,240 forecast
     assert early.forecast is not None and early.forecast > 1000 and early.spent < 500
-    assert alerts_due(early, (50, 80, 100), True, []) == ([("forecast", 100)], [])
+    assert alerts_due(early, True, []) == ([("forecast", 100)], [])
     over = _status("40", 31 + 31 + 30 + 26)  # 1,040 spent
-    post, record = alerts_due(over, (50, 80, 100), True, [])
+    post, record = alerts_due(over, True, [])
     assert post == [("actual", 100)] and ("forecast", 100) in record
 
 
