@@ -25,6 +25,7 @@ from finops.anomaly.detect import Thresholds
 from finops.budgets import Rate as Rate_
 from finops.errors import UserError
 from finops.normalise import DEFAULT_TAG_ALIASES
+from finops.sources import Access
 from storage.db import normalise_url
 
 CONFIG_ENV = "FINOPS_CONFIG"
@@ -141,6 +142,7 @@ def _cron(value: str | None) -> str | None:
 # day being billed) is late. FOCUS ProviderName values, lower case.
 PROVIDER_DELAY_HOURS = {"aws": 24.0, "amazon web services": 24.0, "microsoft": 36.0, "azure": 36.0}
 DEFAULT_DELAY_HOURS = 24.0
+API_POLL_MINUTES = 360.0
 
 
 class Source(Section):
@@ -150,7 +152,9 @@ class Source(Section):
     location: str = Field(min_length=1)
     format: str = "auto"
     cron: str | None = None  # crontab (UTC); default: poll every `every_minutes`
-    every_minutes: float = Field(1.0, gt=0)
+    # Default: every minute for files and folders (a look is cheap), every 6 hours for a provider's
+    # API (a query costs money and the provider refreshes a few times a day).
+    every_minutes: float | None = Field(None, gt=0)
     settle_seconds: float = Field(10.0, ge=0)  # a file changed more recently is still being written
     late_after_hours: float | None = Field(None, gt=0)  # default: the provider's own delay
 
@@ -158,6 +162,15 @@ class Source(Section):
     @classmethod
     def _crontab(cls, value: str | None) -> str | None:
         return _cron(value)
+
+    @property
+    def poll_minutes(self) -> float:
+        if self.every_minutes is not None:
+            return self.every_minutes
+        from finops import connectors, sources
+
+        connectors.names()  # importing the connectors registers their API schemes
+        return API_POLL_MINUTES if sources.scheme_of(self.location) else 1.0
 
     @field_validator("format")
     @classmethod
@@ -362,6 +375,18 @@ class Settings(BaseSettings):
     jira_api_token: SecretStr | None = Field(None, validation_alias=_env("JIRA_API_TOKEN", "jira_api_token"))
     jira_project: str | None = Field(None, validation_alias=_env("JIRA_PROJECT", "jira_project"))
 
+    # Provider APIs, for azure:// and bigquery:// sources (the SDKs find their own credentials).
+    azure_endpoint: str = Field(
+        "https://management.azure.com", validation_alias=_env("FINOPS_AZURE_ENDPOINT", "azure_endpoint")
+    )
+    azure_token: SecretStr | None = Field(None, validation_alias=_env("FINOPS_AZURE_TOKEN", "azure_token"))
+    bigquery_endpoint: str | None = Field(
+        None, validation_alias=_env("FINOPS_BIGQUERY_ENDPOINT", "bigquery_endpoint")
+    )
+    cloudbilling_endpoint: str | None = Field(
+        None, validation_alias=_env("FINOPS_CLOUDBILLING_ENDPOINT", "cloudbilling_endpoint")
+    )
+
     # Sections of the TOML file (FINOPS_CONFIG); later issues give the free-form ones a schema.
     channels: Channels = Field(default_factory=Channels, validation_alias=_env("FINOPS_CHANNELS", "channels"))
     roles: Roles = Field(default_factory=Roles, validation_alias=_env("FINOPS_ROLES", "roles"))
@@ -413,6 +438,15 @@ class Settings(BaseSettings):
         if path:
             sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(path)),)
         return sources
+
+    def api_access(self) -> Access:
+        """How ingestion reaches the providers' APIs."""
+        return Access(
+            azure_endpoint=self.azure_endpoint,
+            azure_token=self.azure_token.get_secret_value() if self.azure_token else None,
+            bigquery_endpoint=self.bigquery_endpoint,
+            cloudbilling_endpoint=self.cloudbilling_endpoint,
+        )
 
     def rate_table(self) -> list[Rate_]:
         """The configured exchange rates, for the budget maths."""

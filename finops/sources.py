@@ -1,18 +1,22 @@
-"""Where billing files come from: local files and folders, or `s3://bucket/prefix` (boto3).
+"""Where billing files come from: local files and folders, `s3://bucket/prefix` (boto3), or a
+provider's API (a scheme a connector registers, e.g. `aws-ce://`).
 
 `expand` turns what the user typed into the list of files to read, each of which can be opened
-as a binary stream; gzip is undone on the way.
+as a binary stream; gzip is undone on the way. What an API answered is kept as a file too
+(`fetched`): it is fingerprinted, read and reconciled like an export.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +24,8 @@ from urllib.parse import urlparse
 
 from finops.errors import UserError
 
-SUFFIXES = (".csv", ".csv.gz", ".parquet", ".gz")
+SUFFIXES = (".csv", ".csv.gz", ".parquet", ".gz", ".json", ".jsonl")
+KINDS = ".csv, .csv.gz, .parquet, .json or .jsonl"
 _CHUNK = 1 << 20
 
 
@@ -31,6 +36,7 @@ class SourceFile:
     version: str  # what changes when the content does: a content hash (local) or the ETag (S3)
     _open: Callable[[], IO[bytes]]
     modified: datetime | None = None  # when it arrived (or last changed): mtime or S3 LastModified
+    format: str | None = None  # the connector that reads it, when known without looking (API answers)
 
     @property
     def is_parquet(self) -> bool:
@@ -110,7 +116,7 @@ def _expand_local(text: str) -> list[SourceFile]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and _wanted(p.name))
         if not files:
-            raise UserError(f"the folder {path} has no .csv, .csv.gz or .parquet files")
+            raise UserError(f"the folder {path} has no {KINDS} files")
         return [_local(p) for p in files]
     raise UserError(f"{text} does not exist; give a file, a folder or an s3://bucket/prefix URI")
 
@@ -147,15 +153,62 @@ def _expand_s3(uri: str, client: Any | None) -> list[SourceFile]:
     except Exception as exc:  # botocore's errors: no credentials, no bucket, no network
         raise UserError(f"cannot list {uri}: {exc}") from exc
     if not files:
-        raise UserError(f"nothing to read under {uri} (no .csv, .csv.gz or .parquet objects)")
+        raise UserError(f"nothing to read under {uri} (no {KINDS} objects)")
     return sorted(files, key=lambda f: f.location)
 
 
-def expand(location: str, s3_client: Any | None = None) -> list[SourceFile]:
+@dataclass(frozen=True)
+class Access:
+    """How to reach the providers' APIs (`Settings.api_access`); unset means the SDK's default.
+    Credentials are the SDKs' own (boto3's chain, azure-identity, Google's application default
+    credentials), but for an explicit Azure bearer token."""
+
+    azure_endpoint: str = "https://management.azure.com"
+    azure_token: str | None = field(default=None, repr=False)
+    bigquery_endpoint: str | None = None
+    cloudbilling_endpoint: str | None = None
+
+
+Fetch = Callable[[str, Access], list[SourceFile]]
+SCHEMES: dict[str, Fetch] = {}  # API location schemes (`aws-ce`, `azure`, `bigquery`) -> fetcher
+
+
+def register_scheme(scheme: str, fetch: Fetch) -> None:
+    """Let `expand` answer `scheme://...` locations by calling a provider's API."""
+    SCHEMES[scheme] = fetch
+
+
+def scheme_of(location: str) -> str | None:
+    """The registered API scheme of `location`, or None for files, folders and S3."""
+    scheme, separator, _ = location.partition("://")
+    return scheme if separator and scheme in SCHEMES else None
+
+
+def expand(location: str, s3_client: Any | None = None, access: Access | None = None) -> list[SourceFile]:
     """The files behind one PATH_OR_URI argument, in a stable order."""
+    scheme = scheme_of(location)
+    if scheme:
+        return SCHEMES[scheme](location, access or Access())
     if location.startswith("s3://"):
         return _expand_s3(location, s3_client)
     return _expand_local(location)
+
+
+def fetched(location: str, fmt: str, chunks: Iterable[bytes]) -> SourceFile:
+    """What an API answered, spooled to a temporary file (removed when the `SourceFile` is gone):
+    read by connector `fmt`, versioned by its content, so the same answer twice is a no-op."""
+    handle, name = tempfile.mkstemp(prefix="finops-fetched-")
+    digest = hashlib.sha256()
+    size = 0
+    with os.fdopen(handle, "wb") as out:
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    path = Path(name)
+    file = SourceFile(location, size, digest.hexdigest(), lambda: path.open("rb"), datetime.now(UTC), fmt)
+    weakref.finalize(file, path.unlink, missing_ok=True)
+    return file
 
 
 def arrived(files: Sequence[SourceFile]) -> datetime | None:
@@ -169,7 +222,9 @@ Stat = tuple[tuple[str, int, int, str], ...]  # (location, size, mtime in ns, ET
 def stat(location: str, s3_client: Any | None = None) -> Stat | None:
     """A cheap look at a file, folder or S3 prefix (a listing: no reading, no hashing): it changes
     when a file is added, removed or rewritten. None when it cannot be looked at (the load then
-    says why)."""
+    says why), and for API locations, which only a query can answer."""
+    if scheme_of(location):
+        return None
     if location.startswith("s3://"):
         try:
             listed = _expand_s3(location, s3_client)

@@ -63,8 +63,9 @@ def read_source(
     used = set()
     for remote in files:
         with remote.random_access() as file:
+            named = file.format or (fmt if fmt != "auto" else None)  # an API answer knows its reader
             connector = (
-                connectors.get(fmt) if fmt != "auto" else connectors.detect(file, connectors.columns_of(file))
+                connectors.get(named) if named else connectors.detect(file, connectors.columns_of(file))
             )
             used.add(connector.name)
             read_in_file = 0
@@ -99,6 +100,7 @@ async def ingest(
     source: str | None = None,
     progress: Progress = _no_progress,
     s3_client: object | None = None,
+    access: sources.Access | None = None,
     record_failures: bool = False,
 ) -> IngestResult:
     """Load everything under `location` as one source (default: `location` itself).
@@ -112,7 +114,7 @@ async def ingest(
     fingerprint = ""
     try:
         # Hashing files, listing S3 and parsing are blocking: keep them off the event loop.
-        files = await asyncio.to_thread(sources.expand, location, s3_client)
+        files = await asyncio.to_thread(_files, location, s3_client, access)
         fingerprint = sources.fingerprint(files)
         return await _load(engine, files, location, source, fingerprint, fmt, aliases, progress)
     except UserError as exc:
@@ -127,6 +129,14 @@ async def ingest(
                     error=str(exc),
                 )
         raise
+
+
+def _files(
+    location: str, s3_client: object | None, access: sources.Access | None
+) -> list[sources.SourceFile]:
+    """The files of a source that are read: what is there (or what an API answered), less what
+    a delivery manifest says is not current."""
+    return connectors.select(sources.expand(location, s3_client, access))
 
 
 async def _load(

@@ -270,7 +270,12 @@ async def _ingest(jobs: Jobs, source: Source, look: sources.Stat | None) -> bool
     try:
         async with jobruns.recorded(jobs.engine, f"ingest:{source.name}") as details:
             result = await ingest(
-                jobs.engine, source.location, fmt=source.format, source=source.name, record_failures=True
+                jobs.engine,
+                source.location,
+                fmt=source.format,
+                source=source.name,
+                access=jobs.settings.api_access(),
+                record_failures=True,
             )
             details.update(
                 files=result.files,
@@ -377,7 +382,7 @@ def table(settings: Settings, *, jira: bool) -> list[Job]:
         Job("escalation", escalations, IntervalTrigger(minutes=every.escalation_minutes), quiet=True),
     ]
     for source in every.sources:
-        trigger = _cron(source.cron) if source.cron else IntervalTrigger(minutes=source.every_minutes)
+        trigger = _cron(source.cron) if source.cron else IntervalTrigger(minutes=source.poll_minutes)
         found.append(
             Job(f"ingest:{source.name}", ingest_job(source), trigger, start_now=not source.cron, quiet=True)
         )

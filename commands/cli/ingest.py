@@ -64,7 +64,15 @@ async def _run(
                     bar.update(task, description=file, completed=rows)
 
                 results.append(
-                    await ingest(engine, location, fmt=fmt, aliases=aliases, source=source, progress=progress)
+                    await ingest(
+                        engine,
+                        location,
+                        fmt=fmt,
+                        aliases=aliases,
+                        source=source,
+                        progress=progress,
+                        access=settings.api_access(),
+                    )
                 )
         return results
     finally:

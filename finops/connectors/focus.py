@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from finops import focus, lineitems
+from finops.connectors import register
 from finops.errors import UserError
 from finops.lineitems import Where
 from finops.sources import SourceFile
@@ -115,3 +116,6 @@ def _check_columns(file: SourceFile, columns: Sequence[str]) -> list[str]:
             "export with FOCUS 1.0 or later, or name its format with --format"
         )
     return [column for column, name in names.items() if name in lineitems.SCHEMA.names]
+
+
+register(FocusConnector())
