@@ -93,7 +93,7 @@ def conform(table: pa.Table | pa.RecordBatch, where: Where) -> pa.Table:
     for name in TIMES:
         out[name] = _times(column(name), name, where)
     for name in MONEY:
-        out[name] = _money(column(name), name, where)
+        out[name] = money(column(name), name, where)
     if focus.EFFECTIVE_COST not in present or out[focus.EFFECTIVE_COST].null_count == rows:
         out[focus.EFFECTIVE_COST] = out[focus.BILLED_COST]  # an export without amortisation
     required = (focus.BILLING_ACCOUNT_ID, focus.PROVIDER_NAME, focus.BILLING_CURRENCY, *TIMES[:2])
@@ -150,7 +150,8 @@ def _times(values: pa.Array, name: str, where: Where) -> pa.Array:
     return pc.cast(pa.array(parsed), TIME_TYPE)
 
 
-def _money(values: pa.Array, name: str, where: Where) -> pa.Array:
+def money(values: pa.Array, name: str, where: Where) -> pa.Array:
+    """A column of amounts (text, integers, decimals or floats) as `MONEY_TYPE`, exactly."""
     kind = values.type
     if pa.types.is_null(kind):
         return pa.nulls(len(values), MONEY_TYPE)

@@ -89,9 +89,9 @@ def columns_of(file: SourceFile) -> list[str]:
         return []  # an API answer: its connector is known
     if is_json(file):
         return json_keys(file)
-    from finops.connectors.focus import columns_of as header
+    from finops.connectors import reading
 
-    return header(file)
+    return reading.header(file)
 
 
 def is_json(file: SourceFile) -> bool:
