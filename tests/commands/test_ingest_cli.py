@@ -89,9 +89,9 @@ def test_bad_file_is_exit_2_and_writes_nothing(cli: RunCli, database_url: str, e
 
 
 def test_usage_errors(cli: RunCli, exports: Path, tmp_path: Path) -> None:
-    unknown = cli("ingest", str(exports), "--format", "aws-cur")
+    unknown = cli("ingest", str(exports), "--format", "oracle-usage")
     assert unknown.code == 2
-    assert "unknown format 'aws-cur'; use one of: auto, focus" in unknown.err
+    assert "unknown format 'oracle-usage'; use one of: auto, aws-cost-explorer, aws-cur," in unknown.err
     missing = cli("ingest", str(tmp_path / "nothing-here"))
     assert missing.code == 2
     assert "does not exist" in missing.err
@@ -141,3 +141,29 @@ def test_configured_tag_aliases_name_the_team(
             await engine.dispose()
 
     assert asyncio.run(teams()) == {"payments": Decimal("1.5"), "data": Decimal("2"), None: Decimal("4")}
+
+
+CUR = Path(__file__).parents[1] / "fixtures" / "aws" / "cur-legacy-2026-10.csv"
+
+
+def test_cur_ingests_reconciles_and_bad_cur_is_exit_2(cli: RunCli, database_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "cur"
+    folder.mkdir()
+    (folder / "october.csv").write_text(CUR.read_text())
+    result = cli("ingest", str(folder), "--format", "aws-cur", "--json", database_url=database_url)
+    assert result.code == 0, result.err
+    assert json.loads(result.out)[0]["format"] == "aws-cur"
+    before = _reconcile(cli)
+    assert {(g["billing_account"], g["currency"]) for g in before} == {
+        ("111111111111", "USD"),
+        ("555555555555", "INR"),
+    }
+    assert all(g["ok"] and g["variance"] == "0.000000" for g in before)
+
+    lines = CUR.read_text().splitlines()
+    lines[7] = lines[7].replace(",USD,", ",US$,", 1)  # a restated delivery with a broken currency
+    (folder / "october.csv").write_text("\n".join(lines) + "\n")
+    broken = cli("ingest", str(folder))
+    assert broken.code == 2
+    assert broken.err.startswith(f"error: {folder / 'october.csv'}, row 7, column BillingCurrency: 'US$'")
+    assert _reconcile(cli) == before  # nothing written

@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pyarrow as pa
@@ -76,7 +77,7 @@ async def _by(engine: AsyncEngine, column: str, money: str = "billed_cost") -> d
 def _write_csv(rows: list[dict[str, str]], path: Path, gzipped: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     opener = gzip.open if gzipped else open
-    with opener(path, "wt", newline="") as handle:  # type: ignore[operator]
+    with opener(path, "wt", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -209,7 +210,7 @@ async def test_cur2_parquet_stores_the_same_bill_as_the_legacy_csv(
 
 def _legacy_delivery(
     root: Path, assembly: str, parts: list[list[dict[str, str]]], report: str = "finops"
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """One delivery of a legacy CUR: gzipped parts in the assembly's folder, its manifest there and
     (as AWS does) the period folder's manifest rewritten to name it."""
     period = root / "cur" / report / "20261001-20261101"
@@ -264,6 +265,12 @@ async def test_a_newer_delivery_replaces_the_older_and_an_unchanged_one_is_a_no_
     assert sorted(statuses).count("succeeded") == 2  # one current run per payer and currency
 
 
+def _upload(s3: Any, folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            s3.upload_file(str(path), "billing", str(path.relative_to(folder)))
+
+
 async def test_cur_delivered_to_s3_follows_the_manifest(
     aws: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -272,9 +279,7 @@ async def test_cur_delivered_to_s3_follows_the_manifest(
     s3.create_bucket(Bucket="billing")
     _legacy_delivery(tmp_path, "aaaa-1111", [rows[:5]])
     _legacy_delivery(tmp_path, "bbbb-2222", [rows[:9], rows[9:]])
-    for path in sorted(tmp_path.rglob("*")):
-        if path.is_file():
-            s3.upload_file(str(path), "billing", str(path.relative_to(tmp_path)))
+    _upload(s3, tmp_path)
     result = await ingest(engine, "s3://billing/cur/")
     assert (result.files, result.rows_read) == (2, 18)
     assert await _stored(engine) == _cents(_bill(rows))
@@ -307,7 +312,7 @@ def test_cur2_data_exports_manifest_names_the_files(tmp_path: Path) -> None:
 
 def test_a_manifest_naming_a_missing_file_is_refused(tmp_path: Path) -> None:
     manifest = _legacy_delivery(tmp_path, "aaaa-1111", [_rows()[:3]])
-    os.remove(tmp_path / str(manifest["reportKeys"][0]))  # type: ignore[index]
+    os.remove(tmp_path / str(manifest["reportKeys"][0]))
     with pytest.raises(
         UserError, match=r"finops-Manifest\.json names .*finops-00001\.csv\.gz, which is not there"
     ):
