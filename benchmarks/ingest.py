@@ -1,12 +1,16 @@
-"""Ingestion benchmark: rows/s and peak memory, FOCUS Parquet and CSV, into SQLite and PostgreSQL.
+"""Ingestion benchmark: rows/s and peak memory, into SQLite and PostgreSQL, for FOCUS Parquet and
+CSV, a legacy AWS CUR CSV and a CUR 2.0 Parquet export.
 
-    python benchmarks/ingest.py [--rows 1000000] [--postgres postgresql://postgres@127.0.0.1/postgres]
+    python benchmarks/ingest.py [--rows 1000000] [--cases focus-parquet,cur-csv,...]
+                                [--postgres postgresql://postgres@127.0.0.1/postgres]
 
-Generates one month of FOCUS line items with realistic cardinality (thousands of resources, tens
-of services, a few accounts and regions, tag sets), writes it as Parquet and as CSV (a million
-rows at a time), times pyarrow
-reading each file alone, then runs `finops-bot ingest` on each file in a fresh child process per
-database and prints rows/s and the child's peak RSS. PostgreSQL is skipped when it does not answer.
+Generates one month of line items with realistic cardinality (thousands of resources, tens of
+services, a few accounts and regions, tag sets) and writes the same rows in each format (a
+million rows at a time): FOCUS names; CUR's `lineItem/...` names with one `resourceTags/user:*`
+column per tag; CUR 2.0's snake_case names with doubles, timestamps and a `resource_tags` map.
+It times pyarrow reading each file alone, then runs `finops-bot ingest` on each file in a fresh
+child process per database and prints rows/s and the child's peak RSS. PostgreSQL is skipped
+when it does not answer.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,18 +74,82 @@ def generate(rows: int, seed: int = 1) -> pa.Table:
     )
 
 
-def write_files(rows: int, files: dict[str, Path]) -> None:
-    parquet: pq.ParquetWriter | None = None
-    text: pacsv.CSVWriter | None = None
+def as_cur(chunk: pa.Table) -> pa.Table:
+    """The chunk as a legacy CUR CSV has it: text cells, one column per tag key."""
+    tags = [json.loads(t) for t in chunk["Tags"].to_pylist()]
+    return pa.table(
+        {
+            "identity/LineItemId": pa.array([f"li-{i}" for i in range(chunk.num_rows)]),
+            "bill/PayerAccountId": chunk["BillingAccountId"],
+            "bill/BillingPeriodStartDate": chunk["BillingPeriodStart"],
+            "lineItem/UsageAccountId": chunk["SubAccountId"],
+            "lineItem/LineItemType": pa.array(["Usage"] * chunk.num_rows),
+            "lineItem/UsageStartDate": chunk["ChargePeriodStart"],
+            "lineItem/ProductCode": chunk["ServiceName"],
+            "lineItem/ResourceId": chunk["ResourceId"],
+            "lineItem/CurrencyCode": chunk["BillingCurrency"],
+            "lineItem/UnblendedCost": chunk["BilledCost"].cast(pa.string()),
+            "product/ProductName": chunk["ServiceName"],
+            "product/region": chunk["RegionId"],
+            "pricing/publicOnDemandCost": chunk["BilledCost"].cast(pa.string()),
+            "resourceTags/user:team": pa.array([t.get("user:team", "") for t in tags]),
+            "resourceTags/user:environment": pa.array([t.get("user:environment", "") for t in tags]),
+        }
+    )
+
+
+def as_cur2(chunk: pa.Table) -> pa.Table:
+    """The chunk as a CUR 2.0 Parquet export has it: doubles, timestamps, a tag map."""
+    tags = [[(k.replace(":", "_"), v) for k, v in json.loads(t).items()] for t in chunk["Tags"].to_pylist()]
+    times = pa.array([t[:19] for t in chunk["ChargePeriodStart"].to_pylist()]).cast(pa.timestamp("ms"))
+    return pa.table(
+        {
+            "bill_payer_account_id": chunk["BillingAccountId"],
+            "bill_billing_period_start_date": pa.array(
+                [t[:19] for t in chunk["BillingPeriodStart"].to_pylist()]
+            ).cast(pa.timestamp("ms")),
+            "line_item_usage_account_id": chunk["SubAccountId"],
+            "line_item_line_item_type": pa.array(["Usage"] * chunk.num_rows),
+            "line_item_usage_start_date": times,
+            "line_item_product_code": chunk["ServiceName"],
+            "line_item_resource_id": chunk["ResourceId"],
+            "line_item_currency_code": chunk["BillingCurrency"],
+            "line_item_unblended_cost": chunk["BilledCost"].cast(pa.float64()),
+            "product": pa.array(
+                [[("product_name", s)] for s in chunk["ServiceName"].to_pylist()],
+                pa.map_(pa.string(), pa.string()),
+            ),
+            "product_region_code": chunk["RegionId"],
+            "pricing_public_on_demand_cost": chunk["BilledCost"].cast(pa.float64()),
+            "resource_tags": pa.array(tags, pa.map_(pa.string(), pa.string())),
+        }
+    )
+
+
+Shape = Callable[[pa.Table], pa.Table]
+CASES: dict[str, tuple[str, Shape, str]] = {  # name -> (file name, how a chunk is shaped, Parquet or CSV)
+    "focus-parquet": ("focus.parquet", lambda chunk: chunk, "parquet"),
+    "focus-csv": ("focus.csv", lambda chunk: chunk, "csv"),
+    "cur-csv": ("cur-00001.csv", as_cur, "csv"),
+    "cur2-parquet": ("cur2-00001.snappy.parquet", as_cur2, "parquet"),
+}
+
+
+def write_files(rows: int, folder: Path, cases: list[str]) -> dict[str, Path]:
+    files = {case: folder / CASES[case][0] for case in cases}
+    writers: dict[str, pq.ParquetWriter | pacsv.CSVWriter] = {}
     for number, start in enumerate(range(0, rows, CHUNK_ROWS)):
         chunk = generate(min(CHUNK_ROWS, rows - start), seed=number + 1)
-        parquet = parquet or pq.ParquetWriter(files["parquet"], chunk.schema)
-        text = text or pacsv.CSVWriter(files["csv"], chunk.schema)
-        parquet.write_table(chunk)
-        text.write_table(chunk)
-    if parquet and text:
-        parquet.close()
-        text.close()
+        for case in cases:
+            _, shape, kind = CASES[case]
+            table = shape(chunk)
+            if case not in writers:
+                writer = pq.ParquetWriter if kind == "parquet" else pacsv.CSVWriter
+                writers[case] = writer(files[case], table.schema)
+            writers[case].write_table(table)
+    for writer in writers.values():
+        writer.close()
+    return files
 
 
 def pyarrow_read_seconds(path: Path) -> float:
@@ -134,25 +203,29 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of: {', '.join(CASES)}")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
+    cases = [case for case in args.cases.split(",") if case]
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; use {', '.join(CASES)}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        files = {"parquet": folder / "focus.parquet", "csv": folder / "focus.csv"}
-        write_files(args.rows, files)
+        files = write_files(args.rows, folder, cases)
         print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f}s")
         databases = {"sqlite": f"sqlite+aiosqlite:///{folder / 'bench.db'}"}
         pg = postgres_database(args.postgres)
         if pg:
             databases["postgresql"] = pg
-        print(f"{'file':8} {'database':11} {'pyarrow s':>9} {'ingest s':>9} {'rows/s':>10} {'peak MiB':>9}")
+        print(f"{'file':13} {'database':11} {'pyarrow s':>9} {'ingest s':>9} {'rows/s':>10} {'peak MiB':>9}")
         for kind, path in files.items():
             read = pyarrow_read_seconds(path)
             for name, url in databases.items():
                 seconds, peak = ingest_in_child(path, url)
                 print(
-                    f"{kind:8} {name:11} {read:9.2f} {seconds:9.2f} {args.rows / seconds:10,.0f} {peak:9.0f}"
+                    f"{kind:13} {name:11} {read:9.2f} {seconds:9.2f} {args.rows / seconds:10,.0f} {peak:9.0f}"
                 )
         if pg:
             subprocess.run(  # noqa: S603

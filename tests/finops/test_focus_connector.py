@@ -126,8 +126,10 @@ def test_missing_columns_and_unknown_formats(tmp_path: Path) -> None:
         _read(path)
     with pytest.raises(UserError, match=r"lacks the FOCUS column\(s\) BillingCurrency"):
         _read(path, fmt="focus")
-    with pytest.raises(UserError, match=r"unknown format 'aws-cur'; use one of: auto, focus"):
-        connectors.get("aws-cur")
+    with pytest.raises(
+        UserError, match=r"unknown format 'oracle-usage'; use one of: auto, aws-cost-explorer, "
+    ):
+        connectors.get("oracle-usage")
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 not really")
     with pytest.raises(UserError, match="not a readable Parquet file"):
