@@ -327,3 +327,16 @@ def test_remote_parquet_is_downloaded_once(aws: str, tmp_path: Path) -> None:
     read = read_source(sources.expand("s3://bills/focus/", s3), "auto", normalise.DEFAULT_TAG_ALIASES)
     assert (read.rows, read.totals[0].billed_cost) == (2, Decimal("3.5"))
     assert downloads == ["/focus/focus.parquet"]
+
+
+def test_float_money_is_read_by_its_shortest_text_even_in_exponent_form() -> None:
+    floats = pa.array([0.1, 5e-06, 1.2345678901234567e-05, None, -2.5e-07, 1234.5])
+    parsed = lineitems.money(floats, "BilledCost", lineitems.Where("cur2.parquet"))
+    assert parsed.to_pylist() == [
+        Decimal("0.1"),
+        Decimal("0.000005"),
+        Decimal("0.000012346"),  # more than nine decimals: rounded half to even
+        None,
+        Decimal("-0.00000025"),
+        Decimal("1234.5"),
+    ]
