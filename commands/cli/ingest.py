@@ -17,9 +17,19 @@ from storage.migrate import upgrade
 
 
 def handle_ingest(
-    locations: Annotated[list[str], typer.Argument(help="Files, folders or s3://bucket/prefix URIs.")],
+    locations: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, folders, s3://bucket/prefix URIs, or a provider's API: aws-ce://, azure://SCOPE, "
+            "bigquery://PROJECT.DATASET.TABLE."
+        ),
+    ],
     fmt: Annotated[
-        str, typer.Option("--format", help="auto (detect from the header) or a format name, e.g. focus.")
+        str,
+        typer.Option(
+            "--format",
+            help=f"auto (detect from the header or the location) or one of: {', '.join(connectors.names())}.",
+        ),
     ] = "auto",
     source: Annotated[
         str | None, typer.Option(help="Name the source (default: the path or URI as given).")

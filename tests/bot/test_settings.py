@@ -132,3 +132,19 @@ def test_detection_section_from_toml_and_bad_dimensions(
     config.write_text("[detection]\ndimension_sets = [['colour']]\n")
     with pytest.raises(ConfigError, match=r"unknown dimension\(s\) \['colour'\]"):
         load_settings()
+
+
+def test_api_sources_poll_every_six_hours_unless_told(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "finops.toml"
+    config.write_text(
+        "[[schedules.sources]]\nname = 'ce'\nlocation = 'aws-ce://?months=2'\n"
+        "[[schedules.sources]]\nname = 'folder'\nlocation = '/data/cur'\n"
+        "[[schedules.sources]]\nname = 'bq'\nlocation = 'bigquery://p.d.t'\nevery_minutes = 60\n"
+    )
+    clean_env.setenv("FINOPS_CONFIG", str(config))
+    clean_env.setenv("FINOPS_AZURE_TOKEN", "eyJ0eXAi.t0k3nvalue")
+    settings = load_settings()
+    assert [s.poll_minutes for s in settings.schedules.sources] == [360.0, 1.0, 60.0]
+    access = settings.api_access()
+    assert access.azure_token == "eyJ0eXAi.t0k3nvalue"
+    assert "t0k3nvalue" not in repr(access) and "t0k3nvalue" not in repr(settings)
