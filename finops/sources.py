@@ -200,12 +200,16 @@ def fetched(location: str, fmt: str, chunks: Iterable[bytes]) -> SourceFile:
     handle, name = tempfile.mkstemp(prefix="finops-fetched-")
     digest = hashlib.sha256()
     size = 0
-    with os.fdopen(handle, "wb") as out:
-        for chunk in chunks:
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
     path = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+    except BaseException:  # a failed or interrupted fetch leaves nothing behind
+        path.unlink(missing_ok=True)
+        raise
     file = SourceFile(location, size, digest.hexdigest(), lambda: path.open("rb"), datetime.now(UTC), fmt)
     weakref.finalize(file, path.unlink, missing_ok=True)
     return file
