@@ -1,4 +1,4 @@
-"""`azure://SCOPE?type=ActualCost&from=YYYY-MM-DD&to=YYYY-MM-DD`: Cost Management's Query API.
+"""`azure://SCOPE?type=ActualCost&from=YYYY-MM-01&to=YYYY-MM-DD`: Cost Management's Query API.
 
 SCOPE is any ARM scope path (`subscriptions/<id>`, `providers/Microsoft.Billing/billingAccounts/<id>`,
 ...). Defaults: type ActualCost (or AmortizedCost), from the first day of last month, to today.
@@ -84,6 +84,8 @@ def parse(location: str, today: date | None = None) -> Query:
     start, end = _day(location, params, "from", last_month), _day(location, params, "to", today)
     if start > end:
         raise UserError(f"{location}: from ({start}) is after to ({end})")
+    if start.day != 1:  # a load replaces whole billing periods: half a month would lose the rest
+        raise UserError(f"{location}: from must be the first day of a month (a load replaces whole months)")
     return Query(scope, kind, start, end)
 
 

@@ -155,6 +155,7 @@ def test_locations_and_their_defaults() -> None:
         (f"{LOCATION}&granularity=Monthly", "unknown parameter"),
         (LOCATION.replace("ActualCost", "Usage"), "type must be ActualCost or AmortizedCost"),
         (LOCATION.replace("2026-10-31", "31/10/2026"), "is not a date"),
+        (LOCATION.replace("2026-10-01", "2026-10-15"), "from must be the first day of a month"),
     ]:
         with pytest.raises(UserError, match=message):
             azure_query.parse(bad)
