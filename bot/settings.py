@@ -383,9 +383,6 @@ class Settings(BaseSettings):
     bigquery_endpoint: str | None = Field(
         None, validation_alias=_env("FINOPS_BIGQUERY_ENDPOINT", "bigquery_endpoint")
     )
-    cloudbilling_endpoint: str | None = Field(
-        None, validation_alias=_env("FINOPS_CLOUDBILLING_ENDPOINT", "cloudbilling_endpoint")
-    )
 
     # Sections of the TOML file (FINOPS_CONFIG); later issues give the free-form ones a schema.
     channels: Channels = Field(default_factory=Channels, validation_alias=_env("FINOPS_CHANNELS", "channels"))
@@ -445,7 +442,6 @@ class Settings(BaseSettings):
             azure_endpoint=self.azure_endpoint,
             azure_token=self.azure_token.get_secret_value() if self.azure_token else None,
             bigquery_endpoint=self.bigquery_endpoint,
-            cloudbilling_endpoint=self.cloudbilling_endpoint,
         )
 
     def rate_table(self) -> list[Rate_]:

@@ -166,7 +166,6 @@ class Access:
     azure_endpoint: str = "https://management.azure.com"
     azure_token: str | None = field(default=None, repr=False)
     bigquery_endpoint: str | None = None
-    cloudbilling_endpoint: str | None = None
 
 
 Fetch = Callable[[str, Access], list[SourceFile]]
@@ -182,6 +181,13 @@ def scheme_of(location: str) -> str | None:
     """The registered API scheme of `location`, or None for files, folders and S3."""
     scheme, separator, _ = location.partition("://")
     return scheme if separator and scheme in SCHEMES else None
+
+
+def source_name(location: str) -> str:
+    """The default name of a source: its location, but for an API without its options, so
+    `aws-ce://?months=12` (a backfill) and `aws-ce://?months=2` replace each other's months
+    instead of being counted twice."""
+    return location.split("?", 1)[0].split("#", 1)[0] if scheme_of(location) else location
 
 
 def expand(location: str, s3_client: Any | None = None, access: Access | None = None) -> list[SourceFile]:

@@ -110,7 +110,7 @@ async def ingest(
     """
     if fmt != "auto":
         connectors.get(fmt)  # an unknown format fails before anything is read
-    source = source or location
+    source = source or sources.source_name(location)
     fingerprint = ""
     try:
         # Hashing files, listing S3 and parsing are blocking: keep them off the event loop.

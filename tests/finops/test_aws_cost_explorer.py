@@ -145,7 +145,7 @@ def test_queries_are_whole_months_in_slices_of_two_keys(aws: str, requests: list
 async def test_cost_explorer_loads_and_reconciles_with_the_answer(aws: str, engine: AsyncEngine) -> None:
     _queue(aws, [*PAIRS, *SLICES])
     result = await ingest(engine, "aws-ce://?tag=team")
-    assert result.format == "aws-cost-explorer"
+    assert (result.format, result.source) == ("aws-cost-explorer", "aws-ce://")  # options aren't the name
     expected: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
     for page in SLICES:
         for period in page["ResultsByTime"]:

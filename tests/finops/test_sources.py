@@ -40,3 +40,14 @@ def test_a_fetch_that_fails_half_way_leaves_no_file() -> None:
     with pytest.raises(UserError, match="503"):
         sources.fetched("azure://subscriptions/x", "azure-export", pages())
     assert _leftovers() - before == set()
+
+
+def test_an_api_source_is_named_without_its_options() -> None:
+    from finops import connectors
+
+    connectors.names()  # the connectors register their schemes
+    assert sources.source_name("bigquery://p.billing.gcp_billing_export_v1?months=12") == (
+        "bigquery://p.billing.gcp_billing_export_v1"
+    )
+    assert sources.source_name("aws-ce://?months=2&tag=team") == "aws-ce://"
+    assert sources.source_name("/data/exports/odd?name.csv") == "/data/exports/odd?name.csv"
