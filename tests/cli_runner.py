@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,3 +15,11 @@ class Run:
 
 
 RunCli = Callable[..., Run]
+
+
+def reconcile(cli: RunCli) -> list[dict[str, str]]:
+    """`finops-bot reconcile --json`, which must succeed: one dict per group."""
+    result = cli("reconcile", "--json")
+    assert result.code == 0, result.out + result.err
+    groups: list[dict[str, str]] = json.loads(result.out)
+    return groups

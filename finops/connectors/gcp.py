@@ -83,18 +83,6 @@ SERVICE_CATEGORIES = {
     "Artifact Registry": "Developer Tools",
     "Cloud Build": "Developer Tools",
 }
-_TEXT = (
-    focus.PROVIDER_NAME,
-    focus.BILLING_ACCOUNT_ID,
-    focus.SUB_ACCOUNT_ID,
-    focus.SERVICE_NAME,
-    focus.SERVICE_CATEGORY,
-    focus.REGION_ID,
-    focus.CHARGE_CATEGORY,
-    focus.BILLING_CURRENCY,
-    focus.TAGS,
-)
-_TIMES = (focus.BILLING_PERIOD_START, focus.CHARGE_PERIOD_START, focus.CHARGE_PERIOD_END)
 _MONEY = (focus.BILLED_COST, focus.LIST_COST)
 _QUANTUM = Decimal(1).scaleb(-lineitems.MONEY_DIGITS)
 _PEEK = 1 << 16
@@ -131,13 +119,13 @@ class GcpExportConnector:
 
 
 def _empty() -> dict[str, list[Any]]:
-    return {name: [] for name in (*_TEXT, *_TIMES, *_MONEY)}
+    return {name: [] for name in (*lineitems.TEXT, *lineitems.TIMES, *_MONEY)}
 
 
 def _conform(columns: dict[str, list[Any]], file: SourceFile, offset: int) -> pa.Table:
     arrays = {
-        **{name: pa.array(columns[name], pa.string()) for name in _TEXT},
-        **{name: pa.array(columns[name], lineitems.TIME_TYPE) for name in _TIMES},
+        **{name: pa.array(columns[name], pa.string()) for name in lineitems.TEXT},
+        **{name: pa.array(columns[name], lineitems.TIME_TYPE) for name in lineitems.TIMES},
         **{name: pa.array(columns[name], lineitems.MONEY_TYPE) for name in _MONEY},
     }
     arrays[focus.EFFECTIVE_COST] = arrays[focus.BILLED_COST]

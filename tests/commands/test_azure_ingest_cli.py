@@ -8,20 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import RunCli
+from tests.cli_runner import RunCli, reconcile
 from tests.fakes.azure import cost_management
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "azure"
 LOCATION = (
     "azure://subscriptions/5d4c3b2a-0000-4000-8000-0000000000c1?type=ActualCost&from=2026-10-01&to=2026-10-31"
 )
-
-
-def _reconcile(cli: RunCli) -> list[dict[str, str]]:
-    result = cli("reconcile", "--json")
-    assert result.code == 0, result.out + result.err
-    groups: list[dict[str, str]] = json.loads(result.out)
-    return groups
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def test_ingest_and_reconcile_exports(cli: RunCli, database_url: str, exports: P
         ("azure-export", 2, False),
         ("azure-export", 2, False),
     ]
-    groups = _reconcile(cli)
+    groups = reconcile(cli)
     assert {(g["billing_account"], g["currency"]) for g in groups} == {
         ("8611537", "USD"),
         ("74100825", "EUR"),
@@ -56,7 +49,7 @@ def test_bad_input_is_exit_2_names_the_file_and_writes_nothing(
     cli: RunCli, database_url: str, exports: Path, problem: str
 ) -> None:
     assert cli("ingest", str(exports / "ea"), database_url=database_url).code == 0
-    before = _reconcile(cli)
+    before = reconcile(cli)
     bad = exports / "ea" / "ea-actual-2026-10.csv"
     lines = bad.read_text().splitlines()
     if problem == "not a number":
@@ -75,7 +68,7 @@ def test_bad_input_is_exit_2_names_the_file_and_writes_nothing(
     result = cli("ingest", str(exports / "ea"))
     assert result.code == 2
     assert result.err.startswith(expected), result.err
-    assert _reconcile(cli) == before
+    assert reconcile(cli) == before
 
 
 def test_ingest_the_query_api(cli: RunCli, database_url: str, clean_env: pytest.MonkeyPatch) -> None:
@@ -89,7 +82,7 @@ def test_ingest_the_query_api(cli: RunCli, database_url: str, clean_env: pytest.
         assert result.code == 0, result.err
         [document] = json.loads(result.out)
         assert (document["format"], document["rows_read"]) == ("azure-export", 7)
-        assert [g["ok"] and g["variance"] == "0.000000" for g in _reconcile(cli)] == [True]
+        assert [g["ok"] and g["variance"] == "0.000000" for g in reconcile(cli)] == [True]
         again = json.loads(cli("ingest", LOCATION, "--json").out)
         assert again[0]["skipped"] is True
         fake.reply("forbidden.json", status=403)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import RunCli
+from tests.cli_runner import RunCli, reconcile
 from tests.fakes.gcp import FakeBigQuery, bigquery_server
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gcp"
@@ -33,13 +33,6 @@ def bigquery(clean_env: pytest.MonkeyPatch) -> Iterator[FakeBigQuery]:
         yield fake
 
 
-def _reconcile(cli: RunCli) -> list[dict[str, str]]:
-    result = cli("reconcile", "--json")
-    assert result.code == 0, result.out + result.err
-    groups: list[dict[str, str]] = json.loads(result.out)
-    return groups
-
-
 def test_ingest_folder_then_reconcile(cli: RunCli, database_url: str, exports: Path) -> None:
     result = cli("ingest", str(exports), "--json", database_url=database_url)
     assert result.code == 0, result.err
@@ -54,7 +47,7 @@ def test_ingest_folder_then_reconcile(cli: RunCli, database_url: str, exports: P
         ("0F1E2D-3C4B5A-69788F", "2026-09", "EUR"): "0.019716",
         ("0F1E2D-3C4B5A-69788F", "2026-10", "EUR"): "0.912277",
     }
-    groups = _reconcile(cli)
+    groups = reconcile(cli)
     assert len(groups) == 4
     assert all(g["ok"] and g["variance"] == "0.000000" for g in groups)
     assert sum(Decimal(g["stored"]) for g in groups) == sum(Decimal(v) for v in periods.values())
@@ -90,7 +83,7 @@ def test_bad_file_is_exit_2_and_writes_nothing(
     message: str,
 ) -> None:
     assert cli("ingest", str(exports), database_url=database_url).code == 0
-    before = _reconcile(cli)
+    before = reconcile(cli)
     bad = exports / name
     lines = (FIXTURES / name).read_text().splitlines()
     bad.write_text("\n".join(edit(lines)) + "\n")
@@ -99,7 +92,7 @@ def test_bad_file_is_exit_2_and_writes_nothing(
     result = cli("ingest", str(exports))
     assert result.code == 2
     assert result.err.startswith(f"error: {exports}/{message}"), result.err
-    assert _reconcile(cli) == before  # the change to the EUR file was not written either
+    assert reconcile(cli) == before  # the change to the EUR file was not written either
 
 
 def test_ingest_bigquery_table(cli: RunCli, database_url: str, bigquery: FakeBigQuery) -> None:
@@ -108,7 +101,7 @@ def test_ingest_bigquery_table(cli: RunCli, database_url: str, bigquery: FakeBig
     assert result.code == 0, result.err
     [document] = json.loads(result.out)
     assert (document["format"], document["rows_read"]) == ("gcp-export", 13)
-    assert all(g["ok"] and g["variance"] == "0.000000" for g in _reconcile(cli))
+    assert all(g["ok"] and g["variance"] == "0.000000" for g in reconcile(cli))
     assert json.loads(cli("ingest", location, "--json").out)[0]["skipped"] is True
 
     missing = cli("ingest", "bigquery://billing-admin-4412.billing_export.no_such_table")

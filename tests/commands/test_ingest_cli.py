@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from finops import focus, sample
 from storage.db import connect, unit_of_work
 from storage.models import CostDaily
-from tests.cli_runner import RunCli
+from tests.cli_runner import RunCli, reconcile
 
 END = date(2026, 10, 31)
 
@@ -30,13 +30,6 @@ def exports(org: sample.SampleOrg, tmp_path: Path) -> Path:
     return folder
 
 
-def _reconcile(cli: RunCli) -> list[dict[str, str]]:
-    result = cli("reconcile", "--json")
-    assert result.code == 0, result.out + result.err
-    groups: list[dict[str, str]] = json.loads(result.out)
-    return groups
-
-
 def test_ingest_then_reconcile_to_the_cent(
     cli: RunCli, database_url: str, exports: Path, org: sample.SampleOrg
 ) -> None:
@@ -44,7 +37,7 @@ def test_ingest_then_reconcile_to_the_cent(
     assert result.code == 0, result.err
     [document] = json.loads(result.out)
     assert (document["files"], document["rows_read"], document["skipped"]) == (6, len(org.rows), False)
-    groups = _reconcile(cli)
+    groups = reconcile(cli)
     assert len(groups) == 8
     assert all(g["variance"] == "0.000000" and g["ok"] for g in groups)
     assert sum(Decimal(g["stored"]) for g in groups) == sum(org.rows[focus.BILLED_COST], Decimal(0))
@@ -55,7 +48,7 @@ def test_ingest_then_reconcile_to_the_cent(
 def test_restated_file_replaces_its_period_only(cli: RunCli, database_url: str, exports: Path) -> None:
     assert cli("ingest", str(exports), database_url=database_url).code == 0
     before = {
-        (g["provider"], g["billing_account"], g["period"]): Decimal(g["stored"]) for g in _reconcile(cli)
+        (g["provider"], g["billing_account"], g["period"]): Decimal(g["stored"]) for g in reconcile(cli)
     }
     restated = exports / "gcp-2026-10.csv"
     lines = restated.read_text().splitlines()
@@ -63,9 +56,7 @@ def test_restated_file_replaces_its_period_only(cli: RunCli, database_url: str, 
     result = cli("ingest", str(exports), "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)[0]["rows_replaced"] > 0
-    after = {
-        (g["provider"], g["billing_account"], g["period"]): Decimal(g["stored"]) for g in _reconcile(cli)
-    }
+    after = {(g["provider"], g["billing_account"], g["period"]): Decimal(g["stored"]) for g in reconcile(cli)}
     changed = {key for key in before if before[key] != after[key]}
     assert changed == {("gcp", "01A2B3-C4D5E6-F7A8B9", "2026-10")}
     assert (
@@ -75,7 +66,7 @@ def test_restated_file_replaces_its_period_only(cli: RunCli, database_url: str, 
 
 def test_bad_file_is_exit_2_and_writes_nothing(cli: RunCli, database_url: str, exports: Path) -> None:
     assert cli("ingest", str(exports), database_url=database_url).code == 0
-    before = _reconcile(cli)
+    before = reconcile(cli)
     broken = exports / "gcp-2026-10.csv"
     lines = broken.read_text().splitlines()
     lines[5] = lines[5].replace(",USD,", ",XXX,", 1)
@@ -85,7 +76,7 @@ def test_bad_file_is_exit_2_and_writes_nothing(cli: RunCli, database_url: str, e
     result = cli("ingest", str(exports))
     assert result.code == 2
     assert result.err.startswith(f"error: {broken}, row 5, column BillingCurrency: 'XXX'")
-    assert _reconcile(cli) == before  # the September change was not written either
+    assert reconcile(cli) == before  # the September change was not written either
 
 
 def test_usage_errors(cli: RunCli, exports: Path, tmp_path: Path) -> None:
@@ -108,7 +99,7 @@ def test_ingest_from_s3_prefix(cli: RunCli, aws: str, exports: Path, org: sample
     assert result.code == 0, result.err
     [document] = json.loads(result.out)
     assert (document["files"], document["rows_read"]) == (6, len(org.rows))
-    assert all(g["ok"] and g["variance"] == "0.000000" for g in _reconcile(cli))
+    assert all(g["ok"] and g["variance"] == "0.000000" for g in reconcile(cli))
     empty = cli("ingest", "s3://bills/nothing/")
     assert empty.code == 2
     assert "nothing to read under s3://bills/nothing/" in empty.err
@@ -153,7 +144,7 @@ def test_cur_ingests_reconciles_and_bad_cur_is_exit_2(cli: RunCli, database_url:
     result = cli("ingest", str(folder), "--format", "aws-cur", "--json", database_url=database_url)
     assert result.code == 0, result.err
     assert json.loads(result.out)[0]["format"] == "aws-cur"
-    before = _reconcile(cli)
+    before = reconcile(cli)
     assert {(g["billing_account"], g["currency"]) for g in before} == {
         ("111111111111", "USD"),
         ("555555555555", "INR"),
@@ -166,4 +157,4 @@ def test_cur_ingests_reconciles_and_bad_cur_is_exit_2(cli: RunCli, database_url:
     broken = cli("ingest", str(folder))
     assert broken.code == 2
     assert broken.err.startswith(f"error: {folder / 'october.csv'}, row 7, column BillingCurrency: 'US$'")
-    assert _reconcile(cli) == before  # nothing written
+    assert reconcile(cli) == before  # nothing written

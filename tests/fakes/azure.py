@@ -12,10 +12,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.fakes.http import serving
 
 RECORDED = Path(__file__).parent.parent / "fixtures" / "azure" / "query"
 
@@ -91,13 +93,6 @@ def _handler(fake: FakeCostManagement) -> type[BaseHTTPRequestHandler]:
 def cost_management() -> Iterator[FakeCostManagement]:
     """A running fake on a free local port, stopped afterwards."""
     fake = FakeCostManagement()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(fake)) as endpoint:
+        fake.endpoint = endpoint
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import serving
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "gcp" / "bigquery"
 PREFIX = "/bigquery/v2"
@@ -186,13 +187,6 @@ def _results(fake: FakeBigQuery, job_id: str, query: dict[str, list[str]]) -> tu
 def bigquery_server(fake: FakeBigQuery | None = None) -> Iterator[FakeBigQuery]:
     """A running fake BigQuery (the recorded one unless given), stopped afterwards."""
     fake = fake or recorded()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(_handler(fake)) as endpoint:
+        fake.endpoint = endpoint
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
