@@ -95,7 +95,10 @@ def test_bad_schedules_are_named(clean_env: pytest.MonkeyPatch, tmp_path: Path) 
     twice = [{"name": "a", "location": "x"}, {"name": "a", "location": "y"}]
     with pytest.raises(ConfigError, match="source name\\(s\\) a used twice"):
         load_settings(schedules={"sources": twice})
-    with pytest.raises(ConfigError, match="unknown format 'cur'; use one of: auto, focus"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown format 'cur'; use one of: auto, aws-cost-explorer, aws-cur, azure-export, focus, gcp-export",
+    ):
         load_settings(schedules={"sources": [{"name": "a", "location": "x", "format": "cur"}]})
 
 
