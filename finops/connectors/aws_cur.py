@@ -353,7 +353,6 @@ class Manifest:
     file: SourceFile
     report: str
     period: str
-    delivery: str  # assemblyId or executionId
     keys: tuple[str, ...]  # the data files, as S3 keys (or s3:// URIs)
 
     @property
@@ -383,8 +382,7 @@ def read_manifest(file: SourceFile) -> Manifest:
             "check the delivery, or remove the file"
         ) from None
     report = str(data.get("reportName") or data.get("exportName") or PurePosixPath(_path(file)).name)
-    delivery = str(data.get("assemblyId") or data.get("executionId") or "")
-    return Manifest(file, report, str(period).replace("-", "")[:8], delivery, tuple(map(str, keys)))
+    return Manifest(file, report, str(period).replace("-", "")[:8], tuple(map(str, keys)))
 
 
 def current_delivery(files: list[SourceFile]) -> list[SourceFile]:
@@ -404,7 +402,7 @@ def current_delivery(files: list[SourceFile]) -> list[SourceFile]:
     keep: dict[str, SourceFile] = {}
     roots: set[str] = set()
     for manifest in manifests:
-        named = [_match(manifest, key, by_path) for key in manifest.keys]
+        named = [_match(key, by_path) for key in manifest.keys]
         roots.add(_common_folder([_path(manifest.file), *(p for p in named if p)]))
         if current[(manifest.report, manifest.period)] is manifest:
             for key, path in zip(manifest.keys, named, strict=True):
@@ -423,7 +421,7 @@ def _recency(manifest: Manifest) -> tuple[int, float, str]:
     return (-manifest.depth, modified.timestamp() if modified else 0.0, manifest.file.location)
 
 
-def _match(manifest: Manifest, key: str, by_path: dict[str, SourceFile]) -> str | None:
+def _match(key: str, by_path: dict[str, SourceFile]) -> str | None:
     """The listed file a manifest key names: the same S3 key, or a local copy ending in it."""
     parts = PurePosixPath(key.removeprefix("s3://")).parts
     bucket_key = "/".join(parts)
