@@ -385,6 +385,20 @@ class Settings(BaseSettings):
     )
 
     # Sections of the TOML file (FINOPS_CONFIG); later issues give the free-form ones a schema.
+    # GitHub Actions (the policy check's job summary and pull request comment)
+    github_token: SecretStr | None = Field(None, validation_alias=_env("GITHUB_TOKEN", "github_token"))
+    github_api_url: str = Field(
+        "https://api.github.com", validation_alias=_env("GITHUB_API_URL", "github_api_url")
+    )
+    github_repository: str | None = Field(
+        None, validation_alias=_env("GITHUB_REPOSITORY", "github_repository")
+    )
+    github_event_path: Path | None = Field(
+        None, validation_alias=_env("GITHUB_EVENT_PATH", "github_event_path")
+    )
+    github_step_summary: Path | None = Field(
+        None, validation_alias=_env("GITHUB_STEP_SUMMARY", "github_step_summary")
+    )
     channels: Channels = Field(default_factory=Channels, validation_alias=_env("FINOPS_CHANNELS", "channels"))
     roles: Roles = Field(default_factory=Roles, validation_alias=_env("FINOPS_ROLES", "roles"))
     detection: Detection = Field(
@@ -443,6 +457,11 @@ class Settings(BaseSettings):
             azure_token=self.azure_token.get_secret_value() if self.azure_token else None,
             bigquery_endpoint=self.bigquery_endpoint,
         )
+
+    @property
+    def has_database(self) -> bool:
+        """Whether a database was configured (not just the default SQLite file)."""
+        return "database_url" in self.model_fields_set
 
     def rate_table(self) -> list[Rate_]:
         """The configured exchange rates, for the budget maths."""

@@ -128,9 +128,9 @@ async def engine(empty_engine: AsyncEngine) -> AsyncEngine:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No finops/Slack/Jira variables from the developer's shell leak into a test."""
+    """No finops/Slack/Jira/GitHub variables from the shell (or a CI runner) leak into a test."""
     for name in list(os.environ):
-        if name.startswith(("FINOPS_", "SLACK_", "JIRA_")) and name != "FINOPS_TEST_POSTGRES_URL":
+        if name.startswith(("FINOPS_", "SLACK_", "JIRA_", "GITHUB_")) and name != "FINOPS_TEST_POSTGRES_URL":
             monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
