@@ -125,8 +125,8 @@ def _pricer(policy: spec.Policy, infracost_file: Path | None) -> tuple[Pricer, s
     return table_pricer(table), f"price table {table.version}"
 
 
-async def _rooms(settings: Settings, policy: spec.Policy) -> list[BudgetRoom] | None:
-    """Where each budget stands today; None when the database holds no budgets table yet."""
+async def _rooms(settings: Settings, policy: spec.Policy) -> list[BudgetRoom]:
+    """Where each budget stands today (none when the database has no budgets table yet)."""
     today = datetime.now(UTC).date()
     engine = connect(settings.database_url)
     rooms = []
@@ -156,7 +156,7 @@ async def _rooms(settings: Settings, policy: spec.Policy) -> list[BudgetRoom] | 
                     )
                 )
     except DBAPIError:
-        return None  # not migrated: no budgets to check against
+        return []  # not migrated (`finops-bot db upgrade`): no budgets to check against
     finally:
         await engine.dispose()
     return rooms

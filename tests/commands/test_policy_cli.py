@@ -336,3 +336,19 @@ def test_the_action_and_the_pre_commit_hook_run_the_check(tmp_path: Path) -> Non
     (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["entry"] == "finops-bot policy check" and hook["pass_filenames"] is True
     assert re.search(hook["files"], "infra/prod.tfplan.json") and not re.search(hook["files"], "package.json")
+
+
+def test_a_database_without_budgets_is_said_and_left_unchanged(cli: RunCli, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    run = cli(
+        "policy",
+        "check",
+        str(PLANS / "passing.json"),
+        "--policy",
+        POLICY,
+        "--format",
+        "json",
+        database_url=url,
+    )
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["notes"] == ["budget headroom not checked: no budgets are defined"]
