@@ -40,6 +40,7 @@ TEXT = (
     focus.SERVICE_NAME,
     focus.SERVICE_CATEGORY,
     focus.REGION_ID,
+    focus.RESOURCE_ID,
     focus.CHARGE_CATEGORY,
     focus.BILLING_CURRENCY,
     focus.TAGS,

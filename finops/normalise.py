@@ -3,7 +3,9 @@
 Works on conformed Arrow tables (`finops.lineitems`) with Arrow's hash group-by, so a batch of
 line items never becomes Python objects; only the (small) roll-up does. Money is summed as
 exact decimal128 and comes out as `Decimal`. Team, environment and cost center come from tags,
-matched by configurable key aliases (the first alias present wins).
+matched by configurable key aliases (the first alias present wins). Line items with a ResourceId
+are also rolled up per billing period and resource (`cost_resources`: what tag governance names
+as the top untagged resources).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -75,6 +77,20 @@ HOURLY_KEYS = (
     "team",
     "currency",
 )
+# Per-resource roll-up (line items with a ResourceId only): billing period x these keys, by tag set.
+RESOURCE_KEYS = (
+    "billing_period_start",
+    "provider",
+    "billing_account",
+    "sub_account",
+    "service",
+    "region",
+    "resource_id",
+    "team",
+    "currency",
+    "tags_json",
+)
+RESOURCE_MONEY = ("billed_cost", "effective_cost")
 _HOUR = timedelta(hours=1)
 REQUIRED_MONEY = ("billed_cost", "effective_cost")  # NOT NULL in cost_daily; list_cost may be NULL
 MONEY_OUT = {
@@ -157,19 +173,28 @@ def _sum(
     return summed.rename_columns([name.removesuffix("_sum") for name in summed.column_names])
 
 
-def partials(
-    items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES
-) -> tuple[pa.Table, pa.Table | None]:
-    """Roll one conformed batch (`finops.lineitems`) up to day x dimension set (x tag set) and,
-    for its line items charged by the hour, to hour x `HOURLY_KEYS` (None when it has none).
+class Partials(NamedTuple):
+    daily: pa.Table
+    hourly: pa.Table | None  # None: no line item charged by the hour
+    resources: pa.Table | None  # None: no line item with a ResourceId
 
-    Partials of many batches are summed by `combine` and `combine_hourly`; `finish` and
-    `finish_hourly` make the rows `cost_daily` and `cost_hourly` take. Tags and provider names
-    are looked up once for both.
+
+def partials(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> Partials:
+    """Roll one conformed batch (`finops.lineitems`) up to day x dimension set (x tag set); for
+    its line items charged by the hour, to hour x `HOURLY_KEYS`; and for those with a ResourceId,
+    to billing period x `RESOURCE_KEYS`.
+
+    Partials of many batches are summed by `combine`, `combine_hourly` and `combine_resources`;
+    `finish`, `finish_hourly` and `finish_resources` make the rows `cost_daily`, `cost_hourly` and
+    `cost_resources` take. Tags and provider names are looked up once for all three.
     """
     tag_set, sets = _tag_sets(items[focus.TAGS], aliases)
     providers = _providers(items[focus.PROVIDER_NAME])
-    return _daily(items, tag_set, sets, providers), _hourly(items, tag_set, sets, providers)
+    return Partials(
+        _daily(items, tag_set, sets, providers),
+        _hourly(items, tag_set, sets, providers),
+        _resources(items, tag_set, sets, providers),
+    )
 
 
 def partial(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pa.Table:
@@ -218,6 +243,32 @@ def _hourly(items: pa.Table, tag_set: pa.Array, sets: pa.Table, providers: pa.Ar
     return combine_hourly([keyed])
 
 
+def _resources(items: pa.Table, tag_set: pa.Array, sets: pa.Table, providers: pa.Array) -> pa.Table | None:
+    with_id = pc.fill_null(pc.not_equal(items[focus.RESOURCE_ID], ""), False)
+    if not pc.any(with_id).as_py():
+        return None
+    keyed = pa.table(
+        {
+            "billing_period_start": _day(items[focus.BILLING_PERIOD_START]),
+            "provider": providers,
+            "billing_account": items[focus.BILLING_ACCOUNT_ID],
+            "sub_account": items[focus.SUB_ACCOUNT_ID],
+            "service": items[focus.SERVICE_NAME],
+            "region": items[focus.REGION_ID],
+            "resource_id": items[focus.RESOURCE_ID],
+            "currency": items[focus.BILLING_CURRENCY],
+            "tag_set": tag_set,
+            **{out: items[MONEY_OUT[out]] for out in RESOURCE_MONEY},
+        }
+    ).filter(with_id)
+    keys = [k for k in RESOURCE_KEYS if k not in sets.column_names]
+    summed = _sum(keyed, [*keys, "tag_set"], money=RESOURCE_MONEY)
+    looked_up = sets.take(summed["tag_set"])
+    for name in ("team", "tags_json"):
+        summed = summed.append_column(name, looked_up[name])
+    return summed.select([*RESOURCE_KEYS, *RESOURCE_MONEY])
+
+
 def _combine(partials: Sequence[pa.Table], keys: Sequence[str], money: Sequence[str]) -> pa.Table:
     return _sum(pa.concat_tables(partials), keys, money=money).select([*keys, *money])
 
@@ -232,6 +283,11 @@ def combine_hourly(partials: Sequence[pa.Table]) -> pa.Table:
     return _combine(partials, HOURLY_KEYS, ("billed_cost",))
 
 
+def combine_resources(partials: Sequence[pa.Table]) -> pa.Table:
+    """Sum per-resource partial roll-ups of several batches into one."""
+    return partials[0] if len(partials) == 1 else _combine(partials, RESOURCE_KEYS, RESOURCE_MONEY)
+
+
 def finish_hourly(rolled: pa.Table) -> pd.DataFrame:
     """An hourly roll-up as `cost_hourly` rows: UTC datetimes, money as `Decimal`."""
     ordered = rolled.sort_by([(key, "ascending") for key in HOURLY_KEYS])
@@ -242,17 +298,26 @@ def finish_hourly(rolled: pa.Table) -> pd.DataFrame:
 
 def finish(rolled: pa.Table) -> pd.DataFrame:
     """A roll-up as `cost_daily` rows in a stable order: money as `Decimal`, tags as a dict."""
-    ordered = rolled.sort_by([(key, "ascending") for key in KEY_COLUMNS])
+    return _finished(rolled, KEY_COLUMNS, tuple(MONEY_OUT))
+
+
+def finish_resources(rolled: pa.Table) -> pd.DataFrame:
+    """A per-resource roll-up as `cost_resources` rows: money as `Decimal`, tags as a dict."""
+    return _finished(rolled, RESOURCE_KEYS, RESOURCE_MONEY)
+
+
+def _finished(rolled: pa.Table, keys: Sequence[str], money: Sequence[str]) -> pd.DataFrame:
+    ordered = rolled.sort_by([(key, "ascending") for key in keys])
     for out in REQUIRED_MONEY:  # a NULL EffectiveCost is missing, not a number: it adds nothing
         zero = pa.scalar(Decimal(0), ordered.schema.field(out).type)
         ordered = ordered.set_column(
             ordered.schema.get_field_index(out), out, pc.fill_null(ordered[out], zero)
         )
-    daily = ordered.to_pandas(date_as_object=True)
-    for out in MONEY_OUT:
-        daily[out] = daily[out].map(_normal, na_action="ignore")
-    daily["tags"] = daily.pop("tags_json").map(json.loads)
-    return daily.astype(object).where(daily.notna(), None)
+    rows = ordered.to_pandas(date_as_object=True)
+    for out in money:
+        rows[out] = rows[out].map(_normal, na_action="ignore")
+    rows["tags"] = rows.pop("tags_json").map(json.loads)
+    return rows.astype(object).where(rows.notna(), None)
 
 
 def _normal(value: Decimal) -> Decimal:
@@ -262,6 +327,13 @@ def _normal(value: Decimal) -> Decimal:
 def rollup(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
     """Roll conformed line items up to one row per day x dimension set (x tag set)."""
     return finish(partial(items, aliases))
+
+
+def resources(items: pa.Table, aliases: Mapping[str, Sequence[str]] = DEFAULT_TAG_ALIASES) -> pd.DataFrame:
+    """Roll conformed line items with a ResourceId up to one row per billing period x resource
+    (x the rest of `RESOURCE_KEYS`); empty when none has one."""
+    rolled = partials(items, aliases).resources
+    return pd.DataFrame() if rolled is None else finish_resources(rolled)
 
 
 def raw_totals(items: pa.Table) -> list[RawTotal]:

@@ -55,16 +55,18 @@ class DemoResult:
 
 def _prepare(
     seed: int, end: date | None, months: int
-) -> tuple[sample.SampleOrg, pd.DataFrame, list[normalise.RawTotal], str]:
+) -> tuple[sample.SampleOrg, pd.DataFrame, pd.DataFrame, list[normalise.RawTotal], str]:
     """The CPU part: generate and roll up (run in a thread, off the event loop)."""
     org = sample.generate(seed=seed, end=end, months=months)
     items = lineitems.from_frame(org.rows, f"sample:seed={seed}")
-    return org, normalise.rollup(items), normalise.raw_totals(items), normalise.fingerprint(items)
+    daily, _, by_resource = normalise.partials(items)
+    resources = pd.DataFrame() if by_resource is None else normalise.finish_resources(by_resource)
+    return org, normalise.finish(daily), resources, normalise.raw_totals(items), normalise.fingerprint(items)
 
 
 async def run_demo(engine: AsyncEngine, *, seed: int, end: date | None, months: int) -> DemoResult:
     _, revision = await upgrade(engine)
-    org, daily, raw, fingerprint = await asyncio.to_thread(_prepare, seed, end, months)
+    org, daily, resources, raw, fingerprint = await asyncio.to_thread(_prepare, seed, end, months)
     async with unit_of_work(engine) as session:
         load = await replace_costs(
             session,
@@ -74,6 +76,7 @@ async def run_demo(engine: AsyncEngine, *, seed: int, end: date | None, months: 
             location=f"sample:seed={seed}",
             daily=daily,
             raw=raw,
+            resources=resources,
         )
     async with unit_of_work(engine) as session:
         totals = await provider_totals(session)

@@ -1,7 +1,8 @@
 """Ingest: files -> connector batches -> roll-up -> one restatement-safe load per source.
 
-Memory stays bounded by the roll-up (days x dimension sets), not by the number of line items:
-each batch is rolled up as it is read and the partial roll-ups are summed as they accumulate.
+Memory stays bounded by the roll-ups (days x dimension sets, resources per billing period), not
+by the number of line items: each batch is rolled up as it is read and the partial roll-ups are
+summed as they accumulate.
 Nothing is written until every file of the source has been read without error.
 """
 
@@ -45,6 +46,7 @@ class Read:
     format: str  # the format(s) used, e.g. "focus"
     daily: pd.DataFrame  # cost_daily rows
     hourly: pd.DataFrame  # cost_hourly rows (empty for daily exports)
+    resources: pd.DataFrame  # cost_resources rows (empty when no line item has a ResourceId)
     totals: list[RawTotal]
     rows: int  # line items read
 
@@ -58,6 +60,7 @@ def read_source(
     """Read every file, rolling each batch up as it comes."""
     partials: list[pa.Table] = []
     hourly: list[pa.Table] = []
+    resources: list[pa.Table] = []
     totals: list[RawTotal] = []
     rows = 0
     used = set()
@@ -70,10 +73,12 @@ def read_source(
             used.add(connector.name)
             read_in_file = 0
             for batch in connector.batches(file):
-                daily, by_hour = normalise.partials(batch, aliases)
+                daily, by_hour, by_resource = normalise.partials(batch, aliases)
                 partials.append(daily)
                 if by_hour is not None:
                     hourly.append(by_hour)
+                if by_resource is not None:
+                    resources.append(by_resource)
                 totals = normalise.merge_totals([*totals, *normalise.raw_totals(batch)])
                 read_in_file += batch.num_rows
                 progress(file.location, read_in_file)
@@ -81,11 +86,18 @@ def read_source(
                     partials = [normalise.combine(partials)]
                 if len(hourly) >= COMPACT_EVERY:
                     hourly = [normalise.combine_hourly(hourly)]
+                if len(resources) >= COMPACT_EVERY:
+                    resources = [normalise.combine_resources(resources)]
         rows += read_in_file
     return Read(
         format="+".join(sorted(used)),
         daily=normalise.finish(normalise.combine(partials)) if partials else pd.DataFrame(),
         hourly=normalise.finish_hourly(normalise.combine_hourly(hourly)) if hourly else pd.DataFrame(),
+        resources=(
+            normalise.finish_resources(normalise.combine_resources(resources))
+            if resources
+            else pd.DataFrame()
+        ),
         totals=totals,
         rows=rows,
     )
@@ -162,6 +174,7 @@ async def _load(
             location=location,
             daily=read.daily,
             hourly=read.hourly,
+            resources=read.resources,
             raw=read.totals,
             arrived_at=sources.arrived(files),
         )

@@ -1,8 +1,9 @@
 """Writing and summarising `cost_daily`.
 
 `replace_costs` is restatement-safe: for every (source, billing account, billing period) in the
-new data it deletes what an earlier load stored and inserts the new rows, in the caller's
-transaction, so a failure leaves the previous data in place and a re-delivery never double counts.
+new data it deletes what an earlier load stored (daily, hourly and per-resource rows) and inserts
+the new rows, in the caller's transaction, so a failure leaves the previous data in place and a
+re-delivery never double counts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from finops.normalise import RawTotal
 from finops.reconcile import GroupKey
-from storage.models import CostDaily, CostHourly, IngestionRun
+from storage.models import CostDaily, CostHourly, CostResource, IngestionRun
 from storage.partitions import ensure_partitions
 from storage.types import utcnow
 
@@ -29,6 +30,7 @@ HOURLY_RETENTION_DAYS = 35  # hourly rows serve detection: a load keeps its last
 # Core inserts (executemany), not ORM bulk persistence: many times faster for fact rows.
 COST_DAILY: Table = CostDaily.__table__  # type: ignore[assignment]
 COST_HOURLY: Table = CostHourly.__table__  # type: ignore[assignment]
+COST_RESOURCES: Table = CostResource.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,12 @@ async def replace_costs(
     daily: pd.DataFrame,
     raw: Sequence[RawTotal],
     hourly: pd.DataFrame | None = None,
+    resources: pd.DataFrame | None = None,
     arrived_at: datetime | None = None,
 ) -> LoadResult:
-    """Replace the stored rows of every scope in `raw` with `daily` (from `finops.normalise.rollup`)
-    and, for hourly exports, `hourly` (`finops.normalise.finish_hourly`)."""
+    """Replace the stored rows of every scope in `raw` with `daily` (from `finops.normalise.rollup`),
+    for hourly exports `hourly` (`finops.normalise.finish_hourly`), and for line items with a
+    ResourceId `resources` (`finops.normalise.finish_resources`)."""
     if await already_loaded(session, source, fingerprint):
         return LoadResult(skipped=True, runs=0, rows_stored=0, rows_replaced=0)
     replaced = 0
@@ -114,6 +118,8 @@ async def replace_costs(
         await session.execute(
             delete(CostHourly).where(CostHourly.source == source, CostHourly.usage_hour <= since)
         )
+    if resources is not None and len(resources):
+        await _insert(session, COST_RESOURCES, _cost_rows(source, resources, run_ids))
     stored = Counter(row["run_id"] for row in rows)
     for run in runs.values():
         run.rows_stored = stored[run.id]
@@ -126,13 +132,14 @@ async def _insert(session: AsyncSession, table: Table, rows: list[dict[str, Any]
 
 
 async def _delete_scope(session: AsyncSession, source: str, account: str, period: date) -> int:
-    await session.execute(
-        delete(CostHourly).where(
-            CostHourly.source == source,
-            CostHourly.billing_account == account,
-            CostHourly.billing_period_start == period,
+    for table in (CostHourly, CostResource):
+        await session.execute(
+            delete(table).where(
+                table.source == source,
+                table.billing_account == account,
+                table.billing_period_start == period,
+            )
         )
-    )
     result = await session.execute(
         delete(CostDaily).where(
             CostDaily.source == source,

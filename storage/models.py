@@ -168,6 +168,38 @@ class CostHourly(Base):
     )
 
 
+class CostResource(Base):
+    """Cost per billing period and resource, for line items with a ResourceId (tag governance:
+    the top untagged resources). Replaced with its (source, billing account, billing period) like
+    `cost_daily`; one row per run x billing period x resource x dimension set x tag set.
+    """
+
+    __tablename__ = "cost_resources"
+
+    run_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("ingestion_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    billing_period_start: Mapped[date] = mapped_column(Date)
+    provider: Mapped[str] = mapped_column(String(64))
+    billing_account: Mapped[str] = mapped_column(String(128))
+    sub_account: Mapped[str | None] = mapped_column(String(128))
+    service: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(Text)  # ARNs and Azure ids run long
+    team: Mapped[str | None] = mapped_column(String(128))
+    currency: Mapped[str] = mapped_column(String(3))
+    billed_cost: Mapped[Decimal]
+    effective_cost: Mapped[Decimal]
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_cost_resources_scope", "source", "billing_account", "billing_period_start"),
+        Index("ix_cost_resources_billing_period_start", "billing_period_start"),
+    )
+
+
 class Anomaly(Base):
     __tablename__ = "anomalies"
 

@@ -29,6 +29,7 @@ def item(
     effective: str | None = None,
     list_cost: str | None = None,
     hours: int = 24,
+    resource: str | None = None,
 ) -> dict[str, Any]:
     start = pd.Timestamp(day, tz="UTC")  # a day, or a day and hour ("2026-03-01 09:00")
     period = start.normalize().replace(day=1)
@@ -45,6 +46,7 @@ def item(
         focus.SERVICE_NAME: service,
         focus.SERVICE_CATEGORY: "Compute",
         focus.REGION_ID: region,
+        focus.RESOURCE_ID: resource,
         focus.BILLED_COST: Decimal(billed),
         focus.EFFECTIVE_COST: Decimal(effective if effective is not None else billed),
         focus.LIST_COST: Decimal(list_cost if list_cost is not None else billed),
@@ -59,7 +61,7 @@ def frame(*items: dict[str, Any]) -> pa.Table:
 
 async def load(engine: AsyncEngine, items: pa.Table, source: str = "s3://bills/aws") -> LoadResult:
     """Store line items as an ingestion of `source` would (its periods replace earlier loads)."""
-    _, hourly = normalise.partials(items)
+    _, hourly, resources = normalise.partials(items)
     async with unit_of_work(engine) as session:
         return await replace_costs(
             session,
@@ -69,5 +71,6 @@ async def load(engine: AsyncEngine, items: pa.Table, source: str = "s3://bills/a
             location=source,
             daily=normalise.rollup(items),
             hourly=None if hourly is None else normalise.finish_hourly(hourly),
+            resources=None if resources is None else normalise.finish_resources(resources),
             raw=normalise.raw_totals(items),
         )

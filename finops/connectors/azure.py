@@ -8,6 +8,7 @@ matched case-insensitively. To FOCUS:
   `CATEGORIES`, by the meter category, then the consumed service, else "Other";
 - RegionId = ResourceLocation lower-cased without spaces ("West Europe" -> "westeurope"; the old
   EA names such as "EU West" are translated);
+- ResourceId = ResourceId (else InstanceId), when the export has it;
 - ChargePeriodStart = Date (MM/DD/YYYY, ISO, or the Query API's 20261003) at UTC midnight,
   ChargePeriodEnd the next day; BillingPeriodStart = BillingPeriodStartDate (else the usage month);
 - ChargeCategory from ChargeType (`CHARGES`; empty -> Usage, unknown -> Adjustment);
@@ -66,6 +67,7 @@ ROLES: Mapping[str, tuple[str, ...]] = {
     "service": ("servicename",),  # the Query API's name for the meter category
     "product": ("productname",),  # what purchases without a meter category are named by
     "location": ("resourcelocation",),
+    "resource": ("resourceid", "instanceid"),
     "date": ("date", "usagedate"),
     "period": ("billingperiodstartdate", "billingmonth"),
     "cost": ("costinbillingcurrency", "cost", "pretaxcost", "totalcost"),
@@ -276,6 +278,7 @@ def to_focus(
             pa.scalar("Other"),
         ),
         focus.REGION_ID: _mapped(text("location"), _region),
+        focus.RESOURCE_ID: text("resource"),
         focus.CHARGE_CATEGORY: pc.fill_null(
             _mapped(text("charge_type"), lambda v: CHARGES.get(v.strip().lower(), "Adjustment")), "Usage"
         ),

@@ -2,8 +2,8 @@
 export table as JSON lines (a BigQuery extract, or what `bigquery://` fetched), or as CSV with
 flattened names (`service.description` or `service_description`; `labels` and `credits` as JSON
 text). Plain or gzip; read line by line into batches of at most 50,000 rows, so memory stays
-bounded (about 100 MB; some 30,000 rows a second on one core). Resource ids (`resource.*`) are
-not kept: the roll-up has no place for them.
+bounded (about 100 MB; some 30,000 rows a second on one core). ResourceId = `resource.global_name`,
+else `resource.name` (detailed exports; the standard export has none).
 
 How a row maps to FOCUS:
 - BilledCost = EffectiveCost = `cost` + the sum of `credits.amount` (credits are negative): the
@@ -224,6 +224,7 @@ def _append(columns: dict[str, list[Any]], record: Record, place: str) -> None:
         (focus.SERVICE_NAME, service),
         (focus.SERVICE_CATEGORY, SERVICE_CATEGORIES.get(service or "", "Other")),
         (focus.REGION_ID, _text(_field(record, "location.region") or _field(record, "location.location"))),
+        (focus.RESOURCE_ID, _text(_field(record, "resource.global_name") or _field(record, "resource.name"))),
         (focus.CHARGE_CATEGORY, CHARGE_CATEGORIES.get(cost_type, OTHER_CHARGES)),
         (focus.BILLING_CURRENCY, _text(required("currency"))),
         (focus.TAGS, json.dumps(tags, sort_keys=True) if tags else None),

@@ -81,3 +81,35 @@ def test_provider_names_are_normalised() -> None:
     assert normalise_provider("Google  Cloud") == "gcp"
     assert normalise_provider("Oracle") == "oci"
     assert normalise_provider("Snowflake") == "snowflake"
+
+
+def test_resources_are_rolled_up_per_billing_period_and_resource() -> None:
+    def batch(cost: str) -> list[dict[str, object]]:
+        return [
+            item("2026-03-01", cost, resource="i-1", tags={"team": "data"}, effective="1"),
+            item("2026-03-02", cost, resource="i-1", tags={"team": "data"}),
+            item("2026-03-02", "9", resource="i-1", tags={}),  # another tag set: its own row
+            item("2026-03-02", "100", resource=None),  # no ResourceId: not kept
+            item("2026-03-02", "100", resource=""),
+            item("2026-04-01", cost, resource="i-1", tags={"team": "data"}),  # the next period
+        ]
+
+    first = normalise.partials(frame(*batch("1.5")))
+    second = normalise.partials(frame(*batch("2")))
+    assert first.resources is not None and second.resources is not None
+    rows = normalise.finish_resources(normalise.combine_resources([first.resources, second.resources]))
+    found = [
+        (r.billing_period_start.isoformat(), r.resource_id, r.team, r.tags, r.billed_cost, r.effective_cost)
+        for r in rows.itertuples()
+    ]
+    assert found == [
+        ("2026-03-01", "i-1", "data", {"team": "data"}, Decimal("7"), Decimal("5.5")),
+        ("2026-03-01", "i-1", None, {}, Decimal("18"), Decimal("18")),
+        ("2026-04-01", "i-1", "data", {"team": "data"}, Decimal("3.5"), Decimal("3.5")),
+    ]
+    assert (rows.iloc[0].provider, rows.iloc[0].service, rows.iloc[0].currency) == (
+        "aws",
+        "Amazon Elastic Compute Cloud",
+        "USD",
+    )
+    assert normalise.partials(frame(item("2026-03-01", "1"))).resources is None

@@ -4,13 +4,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from finops.errors import UserError
 from jobs.ingest import ingest
 from storage.db import unit_of_work
-from storage.models import CostHourly, IngestionRun
+from storage.models import CostHourly, CostResource, IngestionRun
 
 HEADER = "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ProviderName,BilledCost\n"
 
@@ -105,3 +105,59 @@ async def test_daily_exports_store_no_hourly_rows(engine: AsyncEngine, tmp_path:
     bill.write_text(HEADER + "a,USD,2026-10-01,2026-10-03,AWS,12.5\n")
     await ingest(engine, str(bill))
     assert await _hourly(engine) == []
+
+
+RESOURCE_HEADER = (
+    "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ProviderName,ServiceName,"
+    "ResourceId,BilledCost,Tags\n"
+)
+
+
+async def _resources(engine: AsyncEngine) -> list[tuple[str, str, Decimal]]:
+    async with unit_of_work(engine) as session:
+        rows = await session.execute(
+            select(
+                CostResource.billing_period_start,
+                CostResource.resource_id,
+                func.sum(CostResource.billed_cost),
+            )
+            .group_by(CostResource.billing_period_start, CostResource.resource_id)
+            .order_by(CostResource.billing_period_start, CostResource.resource_id)
+        )
+        return [(period.strftime("%Y-%m"), resource, cost) for period, resource, cost in rows.tuples()]
+
+
+async def test_resources_are_stored_and_a_redelivered_period_replaces_them(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    owned = '"{""owner"":""ann""}"'
+    bill = tmp_path / "bill.csv"
+    bill.write_text(
+        RESOURCE_HEADER
+        + f"a,USD,2026-10-01,2026-10-03,AWS,EC2,i-1,10.5,{owned}\n"
+        + "a,USD,2026-10-01,2026-10-04,AWS,EC2,i-1,2,{}\n"
+        + "a,USD,2026-10-01,2026-10-04,AWS,S3,b-1,4,{}\n"
+        + "a,USD,2026-10-01,2026-10-04,AWS,Support,,99,{}\n"  # no ResourceId: daily only
+        + "a,USD,2026-09-01,2026-09-30,AWS,EC2,i-1,1,{}\n"
+    )
+    await ingest(engine, str(bill))
+    assert await _resources(engine) == [
+        ("2026-09", "i-1", Decimal("1")),
+        ("2026-10", "b-1", Decimal("4")),
+        ("2026-10", "i-1", Decimal("12.5")),
+    ]
+    # October is re-delivered (September is not in the new file): October's resources are
+    # replaced, never added to, and September's stay.
+    bill.write_text(
+        RESOURCE_HEADER
+        + f"a,USD,2026-10-01,2026-10-03,AWS,EC2,i-1,11,{owned}\n"
+        + "a,USD,2026-10-01,2026-10-05,AWS,EC2,i-2,3,{}\n"
+    )
+    await ingest(engine, str(bill))
+    assert await _resources(engine) == [
+        ("2026-09", "i-1", Decimal("1")),
+        ("2026-10", "i-1", Decimal("11")),
+        ("2026-10", "i-2", Decimal("3")),
+    ]
+    await ingest(engine, str(bill))  # the same file again: a no-op
+    assert len(await _resources(engine)) == 3
