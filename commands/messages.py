@@ -146,6 +146,8 @@ def cost_help() -> dict[str, Any]:
 FINOPS_HELP = (
     "*/finops whoami*: your role in finops-bot (viewer, engineer or admin)\n"
     "*/finops status*: data freshness per source, the latest job runs and the open anomalies\n"
+    "*/finops tags* (or *tags by DIM*): how much of last month's cost carries the required tags, "
+    "per team, and the untagged spend and resources\n"
     "*/cost QUERY*: costs by period, dimension and filter (`/cost help`)\n"
     "*/budget*: the budgets and where they stand (`/budget help`)"
 )

@@ -8,18 +8,29 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from finops import costquery, forecast
-from storage import budgets, reports
+from finops.policy import spec
+from storage import budgets, reports, tagreport
 from storage import status as store_status
 from storage.budgets import BudgetAnswer
 from storage.db import unit_of_work
 
-__all__ = ["BudgetAnswer", "CostAnswer", "budget", "budget_list", "cost", "status"]
+__all__ = [
+    "BudgetAnswer",
+    "CostAnswer",
+    "budget",
+    "budget_list",
+    "cost",
+    "required_tags",
+    "status",
+    "tags",
+]
 
 
 @dataclass(frozen=True)
@@ -72,3 +83,26 @@ async def budget(engine: AsyncEngine, settings: Settings, name: str, today: date
 async def status(engine: AsyncEngine) -> store_status.Status:
     async with unit_of_work(engine) as session:
         return await store_status.status(session)
+
+
+def required_tags(settings: Settings, policy_file: Path | None = None) -> tagreport.Required:
+    """The tag keys the policy requires: from `policy_file`, else FINOPS_CONFIG's [policies];
+    `UserError` saying how to declare them when there are none."""
+    if policy_file is not None:
+        return tagreport.required(spec.load(policy_file))
+    return tagreport.required(spec.from_config(settings.policies, settings.config_file))
+
+
+async def tags(
+    engine: AsyncEngine,
+    required: tagreport.Required,
+    today: date,
+    *,
+    month: date | None = None,
+    months: int = tagreport.DEFAULT_MONTHS,
+    by: str = "team",
+    top: int = tagreport.DEFAULT_TOP,
+) -> tagreport.TagReport:
+    """Tag compliance for `month` (default: the last full month with data), grouped `by`."""
+    async with unit_of_work(engine) as session:
+        return await tagreport.report(session, required, today, month=month, months=months, by=by, top=top)

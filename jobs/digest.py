@@ -1,5 +1,6 @@
 """The daily digest: one Slack message a day with yesterday's spend against the usual, the open
-anomalies and the budgets at risk or over.
+anomalies and the budgets at risk or over; on Mondays, when the policy requires tags, a line on
+how much of last week's cost carried them.
 
 Billing data arrives a day or more late, so "yesterday" is the latest charge day with data up to
 the day before, and the message names it when it is older. "Usual" is the average of the same
@@ -15,23 +16,29 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
-from commands import alerts
+from commands import alerts, tagging
 from commands.messages import amount, budget_line, day, signed_pct
 from finops.anomaly.detect import SEVERITIES
 from finops.budgets import Rate
 from finops.errors import UserError
-from storage import anomalies, budgets, outbox, reports
+from finops.policy import spec
+from storage import anomalies, budgets, outbox, reports, tagreport
 from storage.budgets import BudgetAnswer
 from storage.models import Anomaly
+from storage.tagreport import Required, Week
 from templates import render
 
 WEEKS = 4  # "usual": the same weekday over this many weeks before
 OPEN = ("open", "acknowledged")
 ZERO = Decimal(0)
+MONDAY = 0  # the digest of this weekday has the tags line (date.weekday())
+
+log = structlog.get_logger(__name__)
 
 
 def key(today: date) -> str:
@@ -67,6 +74,14 @@ class Digest:
     events: list[Anomaly]  # the biggest open ones
     budgets: int  # how many budgets there are
     at_risk: list[BudgetAnswer]  # the ones at risk or over
+    tags: TagWeek | None = None  # Mondays, when tags are required: last week's compliance
+
+
+@dataclass(frozen=True)
+class TagWeek:
+    required: Required
+    start: date  # last week's Monday
+    weeks: list[Week]  # per currency, biggest first
 
 
 async def spend(session: AsyncSession, on: date) -> list[Spend]:
@@ -104,9 +119,19 @@ async def budgets_at_risk(
     return len(found), risky
 
 
-async def gather(session: AsyncSession, today: date, rates: Sequence[Rate] = ()) -> Digest:
+async def tag_week(session: AsyncSession, today: date, required: Required | None) -> TagWeek | None:
+    """On Mondays with required tags, how much of the week before carried them."""
+    if required is None or today.weekday() != MONDAY:
+        return None
+    start = today - timedelta(weeks=1)
+    return TagWeek(required, start, await tagreport.week(session, required, start))
+
+
+async def gather(
+    session: AsyncSession, today: date, rates: Sequence[Rate] = (), required: Required | None = None
+) -> Digest:
     """What the digest of `today` says. Budgets stand as of its charge day too, so the digest of
-    the 1st still shows how the month before ended."""
+    the 1st still shows how the month before ended. `required`: the tags the policy requires."""
     on = await reports.data_until(session, [], today - timedelta(days=1))
     total, at_risk = await budgets_at_risk(session, on or today - timedelta(days=1), rates)
     return Digest(
@@ -117,6 +142,7 @@ async def gather(session: AsyncSession, today: date, rates: Sequence[Rate] = ())
         events=await anomalies.open_events(session),
         budgets=total,
         at_risk=at_risk,
+        tags=await tag_week(session, today, required),
     )
 
 
@@ -191,6 +217,8 @@ def fallback(d: Digest) -> str:
     parts.append(f"{sum(d.counts.values())} open anomalies")
     if d.budgets:
         parts.append(f"{len(d.at_risk)} of {d.budgets} budgets at risk or over")
+    if d.tags and d.tags.weeks and d.tags.weeks[0].summary.score is not None:
+        parts.append(f"{d.tags.weeks[0].summary.score}% of last week's cost carries the required tags")
     return f"FinOps digest, {day(d.today)}: " + "; ".join(parts)
 
 
@@ -204,6 +232,7 @@ def message(d: Digest) -> dict[str, Any]:
         usual=usual_note(d),
         anomalies="\n".join([anomaly_title(d), *(anomaly_line(a) for a in d.events)]),
         budgets=budget_section(d),
+        tags=tagging.digest_line(d.tags.weeks, d.tags.required, d.tags.start) if d.tags else None,
     )
 
 
@@ -213,5 +242,17 @@ async def digest(session: AsyncSession, settings: Settings, today: date) -> str 
     where = channel(settings)
     if await outbox.exists(session, key(today)):
         return None
-    payload = {"channel": where, **message(await gather(session, today, settings.rate_table()))}
+    required = _required_tags(settings) if today.weekday() == MONDAY else None
+    payload = {"channel": where, **message(await gather(session, today, settings.rate_table(), required))}
     return key(today) if await outbox.enqueue(session, key(today), "slack.post", payload) else None
+
+
+def _required_tags(settings: Settings) -> Required | None:
+    """The tags the policy requires; None when it requires none or cannot be read (the digest
+    then goes out without its tags line, and the log says why)."""
+    try:
+        policy = spec.from_config(settings.policies, settings.config_file)
+    except UserError as exc:
+        log.warning("digest without its tags line: the tag policy cannot be read", error=str(exc))
+        return None
+    return tagreport.required(policy) if policy is not None and policy.tags.required else None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from commands.cli import budget, cost, db, demo, detect, forecast, ingest, jira, policy, reconcile
+from commands.cli import budget, cost, db, demo, detect, forecast, ingest, jira, policy, reconcile, tags
 
 
 def register(app: typer.Typer) -> None:
-    for module in (db, demo, ingest, reconcile, detect, forecast, cost, budget, jira, policy):
+    for module in (db, demo, ingest, reconcile, detect, forecast, cost, budget, jira, policy, tags):
         module.register(app)

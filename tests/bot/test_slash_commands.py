@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from storage.db import unit_of_work
 from storage.models import CostDaily
-from tests.bot.conftest import ADMIN, ENGINEER, VIEWER, RunningBot
+from tests.bot.conftest import ADMIN, ENGINEER, VIEWER, RunningBot, start_bot
 from tests.fakes.slack import block_kit_problems
 from tests.slack_requests import command
 
@@ -116,6 +116,25 @@ async def test_status_shows_freshness_job_runs_and_open_anomalies(bot: RunningBo
     assert f"*demo-sample*: data through {yesterday.day} {yesterday:%b %Y}" in text
     assert "*detect*: ok" in text
     assert "Open anomalies" in text
+
+
+async def test_tags_says_how_to_declare_them_then_reports_last_month(bot: RunningBot) -> None:
+    assert "no required tags are declared" in _text(await ask(bot, "/finops", "tags"))
+    policy = {"tags": {"required": ["team", "cost-center"], "case": {"keys": "insensitive"}}}
+    runner, url = await start_bot(bot.slack, bot.engine, policies=policy)
+    try:
+        tagged = RunningBot(url, bot.slack, bot.engine, bot.http)
+        answer = await ask(tagged, "/finops", "tags by env")
+        text = _text(answer)
+        last_month = datetime.now(UTC).date().replace(day=1) - timedelta(days=1)
+        assert f"Tag compliance, {last_month:%B %Y}" in text
+        assert "*USD*: *" in text and "• `cost-center`: " in text and "Trend: " in text
+        assert "*By environment*, worst score first" in text and "(untagged)" in text
+        # The sample's resources, from cost_resources (AWS ARNs, Azure and GCP resource ids).
+        assert "*Top untagged resources*\n• `" in text and "missing cost-center" in text
+        assert "cannot group by 'colour'" in _text(await ask(tagged, "/finops", "tags by colour"))
+    finally:
+        await runner.cleanup()
 
 
 async def test_unknown_finops_verb(bot: RunningBot) -> None:

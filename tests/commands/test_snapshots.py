@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from commands import alerts, approvals, budget_alerts, messages
+from commands import alerts, approvals, budget_alerts, messages, tagging
 from storage.models import Action, Anomaly, Budget, BudgetAlert
 from storage.status import SourceFreshness, Status
 from tests.commands.test_messages import NOW, _budget, _report
+from tests.commands.test_tagging import _report as _tag_report
 from tests.fakes.slack import block_kit_problems, view_problems
 
 HERE = Path(__file__).parent / "snapshots"
@@ -111,6 +112,7 @@ CASES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "error": ("message", lambda: messages.error_message('Sorry, I did not understand "x".')),
     "whoami": ("message", lambda: messages.whoami_message("U0ENG", "engineer")),
     "status": ("message", lambda: messages.status_message(STATUS, NOW)),
+    "tags": ("message", lambda: tagging.tags_message(_tag_report(2, 3, months=6))),
     "budget_list": ("message", lambda: messages.budget_list_message([_budget("payments")], can_edit=True)),
     "budget": (
         "message",

@@ -271,3 +271,81 @@ async def test_delivered_through_the_outbox_to_slack(
 def post_ts(slack: FakeSlack, channel: str) -> str:
     [(_, ts)] = [key for key in slack.messages if key[0] == channel]
     return ts
+
+
+MONDAY = date(2026, 11, 23)
+POLICY = {"tags": {"required": ["owner", "cost-center"], "case": {"keys": "insensitive"}}}
+FULL = {"owner": "ann", "Cost-Center": "cc1"}  # any case: the policy's keys are case-insensitive
+# (day, cost, tags, account, service): the week before last, last week, and days outside both.
+TAGGED = (
+    (date(2026, 11, 8), "999.00", {}, "A", EC2),
+    (date(2026, 11, 10), "100.00", FULL, "A", EC2),
+    (date(2026, 11, 11), "100.00", {}, "A", EC2),
+    (date(2026, 11, 16), "150.00", FULL, "A", EC2),
+    (date(2026, 11, 18), "30.00", {"owner": "bob"}, "B", S3),
+    (date(2026, 11, 20), "20.00", {"cost-center": "cc2"}, "A", EC2),
+    (date(2026, 11, 23), "999.00", {}, "A", EC2),
+)
+
+
+async def _load_tagged(engine: AsyncEngine) -> None:
+    await load(
+        engine, frame(*(item(d.isoformat(), c, tags=t, account=a, service=s) for d, c, t, a, s in TAGGED))
+    )
+
+
+def _week(start: date) -> tuple[Decimal, Decimal, dict[str, Decimal]]:
+    """Total, compliant cost and untagged cost per account/service of the week from `start`."""
+    total, compliant, untagged = Decimal(0), Decimal(0), dict[str, Decimal]()
+    for d, c, t, a, s in TAGGED:
+        if start <= d < start + timedelta(weeks=1):
+            total += Decimal(c)
+            if {k.lower() for k, v in t.items() if v} >= {"owner", "cost-center"}:
+                compliant += Decimal(c)
+            else:
+                untagged[f"{a}/{s}"] = untagged.get(f"{a}/{s}", Decimal(0)) + Decimal(c)
+    return total, compliant, untagged
+
+
+async def test_monday_digest_has_the_tags_line(clean_env: pytest.MonkeyPatch, engine: AsyncEngine) -> None:
+    await _load_tagged(engine)
+    await _run(engine, _settings(channels=Channels(digest=DIGEST), policies=POLICY), MONDAY)
+    [queued] = await _outbox(engine)
+    assert block_kit_problems(queued.payload["blocks"]) == []
+
+    total, compliant, untagged = _week(date(2026, 11, 16))
+    before_total, before_compliant, _ = _week(date(2026, 11, 9))
+    score = (compliant / total * 100).quantize(Decimal("0.1"))
+    before = (before_compliant / before_total * 100).quantize(Decimal("0.1"))
+    most = max(untagged, key=lambda k: untagged[k])
+    assert (score, before, most) == (Decimal("75.0"), Decimal("50.0"), "B/Amazon S3")
+    line = (
+        f"*Tags*: {score}% of last week's cost carries owner, cost-center ({score - before:+} pts on the "
+        f"week before); {total - compliant:,.2f} USD untagged, most in {most}"
+    )
+    assert line in _texts(queued.payload)
+    assert queued.payload["text"].endswith("; 75.0% of last week's cost carries the required tags")
+
+
+async def test_no_tags_line_on_other_days_or_without_required_tags(
+    clean_env: pytest.MonkeyPatch, engine: AsyncEngine
+) -> None:
+    await _load_tagged(engine)
+    await _run(
+        engine, _settings(channels=Channels(digest=DIGEST), policies=POLICY), MONDAY - timedelta(days=1)
+    )
+    await _run(engine, _settings(channels=Channels(digest=DIGEST)), MONDAY)
+    no_keys = {"tags": {"allowed": {"env": ["prod"]}}}
+    await _run(
+        engine, _settings(channels=Channels(digest=DIGEST), policies=no_keys), MONDAY + timedelta(weeks=1)
+    )
+    broken = {"tags": {"required": "owner"}}  # not a list: logged, and the digest goes out without it
+    await _run(
+        engine, _settings(channels=Channels(digest=DIGEST), policies=broken), MONDAY + timedelta(weeks=2)
+    )
+    sent = await _outbox(engine)
+    assert len(sent) == 4
+    for queued in sent:
+        assert "Tags" not in _texts(queued.payload) and "tags" not in queued.payload["text"]
+    # Idempotent as before: the same Monday again enqueues nothing.
+    assert await _run(engine, _settings(channels=Channels(digest=DIGEST), policies=POLICY), MONDAY) is None
