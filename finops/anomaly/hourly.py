@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
-from statsmodels.tsa.seasonal import STL
 
 from finops.anomaly.detect import Finding, Rules, money, severity
 from finops.anomaly.model import CALIBRATION, MAD_TO_SD
@@ -91,6 +90,8 @@ def baseline(day: date, history: np.ndarray) -> HourlyBaseline | None:
     chosen = same if len(same) >= 2 else history
     days = chosen[-DAYS_FITTED:]
     flat = days.reshape(-1)
+    from statsmodels.tsa.seasonal import STL  # imported when first fitted: it takes 2 s to load
+
     fit = STL(flat, period=HOURS, robust=True).fit()
     seasonal = np.asarray(fit.seasonal)[-HOURS:]
     deseasonalised = flat - np.asarray(fit.seasonal)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from statsmodels.tsa.seasonal import STL
 
 WINDOW = 84  # days of history a baseline looks at
 MIN_SEASONAL = 28  # days needed for the seasonal model
@@ -97,6 +96,8 @@ def recent_median(history: np.ndarray, first_day: date, horizon: int) -> Expecta
 def robust_stl(history: np.ndarray, first_day: date, horizon: int) -> Expectation:
     window = history[-WINDOW:]
     start = first_day + timedelta(days=len(history) - len(window))
+    from statsmodels.tsa.seasonal import STL  # imported when first fitted: it takes 2 s to load
+
     fit = STL(window, period=PERIOD, robust=True, seasonal=SEASONAL_SMOOTHER, trend=TREND_SMOOTHER).fit()
     trend, seasonal = np.asarray(fit.trend), np.asarray(fit.seasonal)
     firsts = _month_starts(start, len(window))
