@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from finops import focus, lineitems, normalise
 from storage.costs import LoadResult, replace_costs
-from storage.db import unit_of_work
+from storage.db import connect, unit_of_work
+from storage.migrate import upgrade
 
 
 def item(
@@ -74,3 +76,18 @@ async def load(engine: AsyncEngine, items: pa.Table, source: str = "s3://bills/a
             resources=None if resources is None else normalise.finish_resources(resources),
             raw=normalise.raw_totals(items),
         )
+
+
+def store(database_url: str, *items: dict[str, Any]) -> None:
+    """Migrate the database at `database_url` and load `items` into it (for CLI tests, which run
+    outside an event loop)."""
+
+    async def run() -> None:
+        engine = connect(database_url)
+        try:
+            await upgrade(engine)
+            await load(engine, frame(*items))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

@@ -13,10 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.db import connect, unit_of_work
-from storage.migrate import upgrade
 from storage.models import AuditLog, Budget, BudgetAmendment
 from tests.cli_runner import RunCli
-from tests.factories import frame, item, load
+from tests.factories import item, store
 
 STATUS_KEYS = {
     "name", "period", "start", "end", "currency", "amount", "spent", "forecast", "pct_spent", "pct_forecast",
@@ -47,16 +46,7 @@ def costs(database_url: str, clean_env: pytest.MonkeyPatch) -> str:
             item(f"2026-10-{d:02d}", "2.00", provider="Microsoft", account="azure-1", service="Virtual Machines",
                  currency="EUR", tags={"cost_center": "cc-eng"}),
         ]  # fmt: skip
-
-    async def run() -> None:
-        engine = connect(database_url)
-        try:
-            await upgrade(engine)
-            await load(engine, frame(*items))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+    store(database_url, *items)
     clean_env.setenv("FINOPS_DATABASE_URL", database_url)
     return database_url
 

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
-from storage.db import connect
-from storage.migrate import upgrade
 from tests.bot.test_alerts import ALERTS, SPIKE, _days
 from tests.cli_runner import RunCli
-from tests.factories import frame, load
+from tests.factories import store
 from tests.fakes.slack import FakeSlack
 from tests.slack_requests import BOT_TOKEN
-
-
-def _store(database_url: str) -> None:
-    async def run() -> None:
-        engine = connect(database_url)
-        await upgrade(engine)
-        await load(engine, frame(*_days(SPIKE)))
-        await engine.dispose()
-
-    asyncio.run(run())
 
 
 @pytest.fixture
@@ -35,7 +22,7 @@ def slack() -> FakeSlack:
 def test_notify_posts_new_anomalies_once(
     cli: RunCli, database_url: str, slack: FakeSlack, clean_env: pytest.MonkeyPatch
 ) -> None:
-    _store(database_url)
+    store(database_url, *_days(SPIKE))
     for name, value in {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_API_URL": slack.api_url,

@@ -3,7 +3,6 @@ request comment (a fake GitHub), Infracost pricing and budget headroom (both dat
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import os
@@ -18,10 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from storage.db import connect
-from storage.migrate import upgrade
 from tests.cli_runner import RunCli
-from tests.factories import frame, item, load
+from tests.factories import item, store
 from tests.fakes.github import TOKEN, fake_github
 
 ROOT = Path(__file__).parents[2]
@@ -272,16 +269,7 @@ def budgets(database_url: str, clean_env: pytest.MonkeyPatch, cli: RunCli) -> st
         item(today.isoformat(), "1100.00", tags={"team": "payments"}),
         item(today.isoformat(), "10.00", tags={"team": "search"}),
     ]
-
-    async def run() -> None:
-        engine = connect(database_url)
-        try:
-            await upgrade(engine)
-            await load(engine, frame(*items))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+    store(database_url, *items)
     clean_env.setenv("FINOPS_DATABASE_URL", database_url)
     for name, amount, team in (("payments", "1000", "payments"), ("search", "100000", "search")):
         made = cli("budget", "set", name, "--amount", amount, "--scope", f"team={team}")
