@@ -71,6 +71,12 @@ def _count(database_url: str, model: Any) -> int:
     return asyncio.run(count())
 
 
+# The terminal rendering and the configured names do not depend on the database: SQLite only
+# (the JSON test runs the same pipeline on both).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 def test_demo_finds_the_planted_anomalies_and_shows_what_would_be_sent(
     cli: RunCli, database_url: str, offline: list[object]
 ) -> None:
@@ -174,6 +180,7 @@ def test_demo_json_then_again_on_the_same_database(
     assert _count(database_url, Anomaly) == first["detection"]["new"]
 
 
+@SQLITE_ONLY
 def test_configured_jira_and_channel_are_used_without_connecting(
     cli: RunCli, database_url: str, offline: list[object], clean_env: pytest.MonkeyPatch
 ) -> None:
