@@ -86,11 +86,9 @@ async def status(engine: AsyncEngine) -> store_status.Status:
 
 
 def required_tags(settings: Settings, policy_file: Path | None = None) -> tagreport.Required:
-    """The tag keys the policy requires: from `policy_file`, else FINOPS_CONFIG's [policies];
-    `UserError` saying how to declare them when there are none."""
-    if policy_file is not None:
-        return tagreport.required(spec.load(policy_file))
-    return tagreport.required(spec.from_config(settings.policies, settings.config_file))
+    """The tag keys the policy requires (`policy_file`, else FINOPS_CONFIG's [policies], else
+    ./finops-policy.yml); `UserError` saying how to declare them when there are none."""
+    return tagreport.required(spec.resolve(policy_file, settings.policies, settings.config_file))
 
 
 async def tags(

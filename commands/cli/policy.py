@@ -30,8 +30,6 @@ from finops.policy.findings import Verdict
 from storage import budgets
 from storage.db import connect, unit_of_work
 
-DEFAULT_POLICY_FILES = ("finops-policy.yml", "finops-policy.yaml", ".finops-policy.yml")
-
 policy_app = typer.Typer(help="Policy checks of Terraform plans (the PR gate).", no_args_is_help=True)
 
 
@@ -92,18 +90,13 @@ def handle_check(
 
 
 def _policy(path: Path | None, settings: Settings) -> spec.Policy:
-    if path is not None:
-        return spec.load(path)
-    configured = spec.from_config(settings.policies, settings.config_file)
-    if configured is not None:
-        return configured
-    for name in DEFAULT_POLICY_FILES:
-        if Path(name).is_file():
-            return spec.load(Path(name))
-    raise UserError(
-        "no policy: pass --policy FILE, put finops-policy.yml in the working directory, "
-        "or add a [policies] section to FINOPS_CONFIG (see the README's policy example)"
-    )
+    found = spec.resolve(path, settings.policies, settings.config_file)
+    if found is None:
+        raise UserError(
+            "no policy: pass --policy FILE, put finops-policy.yml in the working directory, "
+            "or add a [policies] section to FINOPS_CONFIG (see the README's policy example)"
+        )
+    return found
 
 
 def _pricer(policy: spec.Policy, infracost_file: Path | None) -> tuple[Pricer, str]:

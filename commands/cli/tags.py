@@ -185,7 +185,9 @@ def handle_report(
     top: Annotated[int, typer.Option(min=1, max=100, help="Rows of each list.")] = tagreport.DEFAULT_TOP,
     policy: Annotated[
         Path | None,
-        typer.Option(help="The policy file (YAML); default: the policies section of FINOPS_CONFIG."),
+        typer.Option(
+            help="The policy file (YAML); default [policies] in FINOPS_CONFIG, else ./finops-policy.yml."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:

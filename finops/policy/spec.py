@@ -160,3 +160,18 @@ def from_config(section: dict[str, Any], config_file: Path | None) -> Policy | N
             raise UserError("FINOPS_CONFIG [policies]: give either `file` or the policy inline, not both")
         return load(base / str(section["file"]))
     return parse(section, "FINOPS_CONFIG [policies]", base)
+
+
+DEFAULT_FILES = ("finops-policy.yml", "finops-policy.yaml", ".finops-policy.yml")  # in the working directory
+
+
+def resolve(path: Path | None, section: dict[str, Any], config_file: Path | None) -> Policy | None:
+    """The policy in force: `path` when given, else FINOPS_CONFIG's `[policies]`, else a
+    finops-policy.yml in the working directory; None when there is none."""
+    if path is not None:
+        return load(path)
+    configured = from_config(section, config_file)
+    if configured is not None:
+        return configured
+    found = next((Path(name) for name in DEFAULT_FILES if Path(name).is_file()), None)
+    return load(found) if found else None

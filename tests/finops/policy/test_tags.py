@@ -186,3 +186,15 @@ def test_policy_files_and_config(tmp_path: Path) -> None:
     assert spec.from_config({}, None) is None
     with pytest.raises(UserError, match="either `file` or the policy inline"):
         spec.from_config({"file": "p.yml", "tags": {}}, None)
+
+
+def test_the_policy_in_force(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert spec.resolve(None, {}, None) is None
+    (tmp_path / "finops-policy.yml").write_text("tags: {required: [team]}\n")
+    found = spec.resolve(None, {}, None)
+    assert found is not None and found.tags.required == ["team"]
+    configured = spec.resolve(None, {"tags": {"required": ["owner"]}}, None)
+    assert configured is not None and configured.tags.required == ["owner"]  # the config wins
+    given = spec.resolve(FIXTURES / "policy.yml", {"tags": {"required": ["owner"]}}, None)
+    assert given is not None and given.tags.required == ["owner", "cost-center"]  # --policy wins
