@@ -45,6 +45,7 @@ def _burn(seconds: float) -> int:
     return n
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # timing, not storage
 async def test_acks_arrive_within_3_seconds_while_cpu_heavy_work_runs(bot: RunningBot) -> None:
     today = datetime.now(UTC).date()
     heavy = [asyncio.create_task(detect(bot.engine, today, Detection())), asyncio.to_thread(_burn, 8.0)]
