@@ -558,6 +558,20 @@ def _aws_ebs_volume(bill: _Bill) -> Estimate:
     return bill.result()
 
 
+@_prices("aws_ebs_snapshot", families=("aws_ebs_snapshot",))
+def _aws_ebs_snapshot(bill: _Bill) -> Estimate:
+    """The full size of the source volume at the standard-tier price: an upper bound, since
+    snapshots are incremental (`size` in GB, or Terraform's `volume_size`)."""
+    size = _number(bill.values, "size")
+    if size is None:
+        size = _number(bill.values, "volume_size")
+    if size is None:
+        return bill.fail(_unknown_attribute("size"))
+    bill.charge("aws_ebs_snapshot", "standard", f"{_num(size)} GB snapshot", size, "gb")
+    bill.note("standard tier, full volume size (an upper bound: snapshots are incremental)")
+    return bill.result()
+
+
 @_prices("aws_db_instance", families=("aws_db_instance", "aws_db_storage"))
 def _aws_db_instance(bill: _Bill) -> Estimate:
     values = bill.values

@@ -48,6 +48,7 @@ def test_every_price_family_in_the_table_is_used_and_every_used_family_is_priced
 SAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "aws_instance": ({"instance_type": "t3.micro"}, "eu-central-1"),
     "aws_ebs_volume": ({"type": "gp2", "size": 20}, "eu-west-1"),
+    "aws_ebs_snapshot": ({"size": 20}, "eu-west-1"),
     "aws_db_instance": ({"instance_class": "db.t4g.micro", "engine": "postgres"}, "us-west-2"),
     "aws_rds_cluster_instance": (
         {"instance_class": "db.r6g.large", "engine": "aurora-postgresql"},
