@@ -88,6 +88,7 @@ class SlackNotifier:
             "slack.budget.update": self.budget_update,
             "slack.approval.root": self.approval_root,
             "slack.approval.update": self.approval_update,
+            "slack.approval.thread": self.approval_thread,
             "slack.post": self.post,
         }
 
@@ -214,12 +215,27 @@ class SlackNotifier:
         action.slack_channel, action.slack_ts = reply["channel"], reply["ts"]
         return {"channel": reply["channel"], "ts": reply["ts"]}
 
-    async def approval_update(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
-        action = await session.get(Action, payload["action_id"])
+    async def _posted(self, session: AsyncSession, action_id: int) -> Action:
+        action = await session.get(Action, action_id)
         if action is None:
-            raise Permanent(f"no action {payload['action_id']}")
+            raise Permanent(f"no action {action_id}")
         if not action.slack_ts:
-            raise RuntimeError("its request message is not posted yet")
+            raise RuntimeError("its request message is not posted yet")  # retried after the root
+        return action
+
+    async def approval_thread(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        """A line in the request's thread (e.g. one remediation step's result)."""
+        action = await self._posted(session, payload["action_id"])
+        reply = await _call(
+            self.client.chat_postMessage,
+            channel=action.slack_channel,
+            thread_ts=action.slack_ts,
+            text=payload["text"],
+        )
+        return {"ts": reply["ts"]}
+
+    async def approval_update(self, session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+        action = await self._posted(session, payload["action_id"])
         await _call(
             self.client.chat_update,
             channel=action.slack_channel,

@@ -13,7 +13,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -196,6 +205,7 @@ class Schedules(Section):
     outbox_seconds: float = Field(5.0, gt=0)
     snooze_minutes: float = Field(1.0, gt=0)
     escalation_minutes: float = Field(5.0, gt=0)  # how often unacknowledged budget alerts are looked at
+    remediation_seconds: float = Field(30.0, gt=0)  # approved plans to run, dead executions, expiries
     freshness_minutes: float = Field(10.0, gt=0)
     leader_seconds: float = Field(15.0, gt=0)  # how often a standby replica tries to take over
     shutdown_seconds: float = Field(20.0, ge=0)  # how long running jobs get to finish on SIGTERM
@@ -287,6 +297,34 @@ class BudgetAlerts(Section):
 
     escalate_after_minutes: float = Field(240.0, gt=0)
     admins_after_minutes: float = Field(480.0, gt=0)
+
+
+class Remediation(Section):
+    """Remediation plans (`finops-bot remediate`): who approves, where they are posted, what is
+    never touched, and the kill switch."""
+
+    execute: bool = True  # the kill switch: false and approved plans are not executed (plans still are made)
+    approver_role: Literal["engineer", "admin"] = "admin"  # the lowest role that may approve a plan
+    channel: str | None = None  # where plans are posted; default the alerts channel
+    opt_out_tag: str = Field("finops:skip=true", min_length=1)  # KEY=VALUE, or KEY for any value
+    expire_hours: float = Field(72.0, gt=0)  # a plan not approved by then must be made again
+    lease_seconds: float = Field(600.0, gt=0)  # an execution silent this long has died and is resumed
+    regions: list[str] = Field(default_factory=list)  # default: AWS_DEFAULT_REGION, else us-east-1
+    playbooks: dict[str, dict[str, Any]] = Field(default_factory=dict)  # settings per playbook name
+
+    @model_validator(mode="after")
+    def _playbooks(self) -> Remediation:
+        """Known playbooks with valid settings, and a readable opt-out tag, at start-up."""
+        from finops import remediation
+        from finops.remediation.base import OptOut
+
+        try:
+            OptOut.parse(self.opt_out_tag)
+            for name, values in self.playbooks.items():
+                remediation.get(name).params(values)
+        except UserError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class Rate(Section):
@@ -420,6 +458,9 @@ class Settings(BaseSettings):
     )
     schedules: Schedules = Field(
         default_factory=Schedules, validation_alias=_env("FINOPS_SCHEDULES", "schedules")
+    )
+    remediation: Remediation = Field(
+        default_factory=Remediation, validation_alias=_env("FINOPS_REMEDIATION", "remediation")
     )
 
     @field_validator("budgets")

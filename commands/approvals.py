@@ -9,14 +9,24 @@ from typing import Any
 
 from commands import budget_alerts
 from commands.messages import amount
+from finops.remediation.model import Call
 from storage.models import Action
 from templates import render
 
 DECISIONS = {
-    "planned": ":hourglass_flowing_sand: *Waiting for approval*",
+    "proposed": ":hourglass_flowing_sand: *Waiting for approval*",
     "approved": ":white_check_mark: *Approved*",
     "rejected": ":no_entry: *Rejected*",
+    "expired": ":hourglass: *Expired* without an approval; nothing was changed",
+    "superseded": ":arrows_counterclockwise: *Superseded*; nothing was changed",
 }
+EXECUTION = {
+    "executing": ":gear: *Executing*: results in the thread",
+    "done": ":white_check_mark: *Executed*",
+    "partial": ":warning: *Partly executed*: see the thread for what was and was not done",
+    "failed": ":x: *Execution failed*: nothing was changed; see the thread",
+}
+SHOWN_CHANGES = 10
 
 
 def subject(action: Action) -> str:
@@ -24,7 +34,12 @@ def subject(action: Action) -> str:
 
 
 def _status(action: Action) -> str:
+    if action.status in EXECUTION:
+        approved = f" · approved by <@{action.decided_by}>" if action.decided_by else ""
+        return EXECUTION[action.status] + approved
     line = DECISIONS.get(action.status, f"*{action.status}*")
+    if action.status == "proposed" and action.expires_at:
+        line += f" (until {action.expires_at:%Y-%m-%d %H:%M} UTC)"
     if action.decided_by:
         when = f" at {action.decided_at:%Y-%m-%d %H:%M} UTC" if action.decided_at else ""
         line += f" by <@{action.decided_by}>{when}"
@@ -39,28 +54,51 @@ INCREASE = "budget.increase"  # the playbook name of a budget increase request
 def approval_message(action: Action) -> dict[str, Any]:
     if action.playbook == INCREASE:
         return _increase_message(action)
-    target = " · ".join(f"{k}={v}" for k, v in action.target.items())
-    savings = (
-        f"{amount(action.estimated_savings, action.currency or 'USD')} a month"
-        if action.estimated_savings is not None
-        else "not estimated"
+    return _plan_message(action)
+
+
+def change_line(change: dict[str, Any], currency: str) -> str:
+    """`ec2:StopInstances` on i-0abc (us-east-1): saves $70.08/month; CPU max 1.2%…"""
+    calls = " then ".join(f"`{Call.from_json(c).api}`" for c in change["calls"])
+    saving = change.get("saving_monthly")
+    saves = f"saves {amount(Decimal(saving), currency)}/month" if saving is not None else "saving not priced"
+    facts = "; ".join(f"{k} {v}" for k, v in (change.get("facts") or {}).items())
+    return f"{calls} on `{change['resource_id']}` ({change['region']}): {saves}" + (
+        f"; {facts}" if facts else ""
     )
-    steps = action.plan.get("steps") or []
+
+
+def _plan_message(action: Action) -> dict[str, Any]:
+    plan, currency = action.plan, action.currency or "USD"
+    changes = plan["changes"]
+    risks = sorted({c["risk"] for c in changes}, key=["low", "medium", "high"].index)
+    saving = amount(Decimal(plan["saving_monthly"]), currency) + " a month"
+    if plan.get("unpriced"):
+        saving += f" (+{plan['unpriced']} not priced)"
+    lines = [change_line(c, currency) for c in changes[:SHOWN_CHANGES]]
+    if len(changes) > SHOWN_CHANGES:
+        lines.append(f"…and {len(changes) - SHOWN_CHANGES} more: `finops-bot remediate show {action.id}`")
+    notes = sorted({c["risk_note"] for c in changes})
     return render(
         "slack/approval.json.j2",
-        title=f"Approval needed: {action.playbook} on {target}"[:150],
+        title=f"Remediation plan #{action.id}: {plan['title']} ({len(changes)} changes)"[:150],
         facts=[
-            f"*Target*\n{target}",
-            f"*Estimated savings*\n{savings}",
-            f"*Requested by*\n<@{action.requested_by}>",
+            f"*Saving*\n{saving}",
+            f"*Risk*\n{'/'.join(risks)}: {' '.join(notes)}"[:1900],
+            f"*Requested by*\n{_who(action.requested_by)}",
+            f"*Where*\n{action.target.get('regions', '')} · dry run passed for every call",
         ],
-        steps_title="Dry-run plan",
-        steps=[str(step)[:200] for step in steps[:10]],
+        steps_title="Changes (each call proven with a dry run)",
+        steps=lines,
         status=_status(action),
-        waiting=action.status == "planned",
+        waiting=action.status == "proposed",
         value=subject(action),
         version=_version(action),
     )
+
+
+def _who(requester: str) -> str:
+    return f"<@{requester}>" if requester[:1] in ("U", "W") and requester.isalnum() else f"`{requester}`"
 
 
 def _version(action: Action) -> str:
@@ -84,7 +122,7 @@ def _increase_message(action: Action) -> dict[str, Any]:
         steps_title="Reason",
         steps=[str(p.get("reason") or "")[:1000]],
         status=_status(action),
-        waiting=action.status == "planned",
+        waiting=action.status == "proposed",
         value=subject(action),
         version=_version(action),
     )

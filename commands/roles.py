@@ -104,13 +104,13 @@ class RoleResolver:
                 return True
         return False
 
-    async def require(self, user_id: str, permission: str) -> str:
-        """The user's role, or `PermissionDenied` saying who may do it."""
+    async def require(self, user_id: str, permission: str, lowest: str | None = None) -> str:
+        """The user's role, or `PermissionDenied` saying who may do it. `lowest` replaces the
+        permission's lowest role when the config sets it (e.g. who approves remediation)."""
         role = await self.role_of(user_id)
-        if allows(role, permission):
-            assert role is not None
+        needed = lowest or PERMISSIONS[permission]
+        if role is not None and RANK[role] >= RANK[needed]:
             return role
-        needed = PERMISSIONS[permission]
         allowed = [r + "s" for r in ROLES if RANK[r] >= RANK[needed]]
         who = allowed[0] if len(allowed) == 1 else f"{', '.join(allowed[:-1])} or {allowed[-1]}"
         yours = f"your role is {role}" if role else "you have no role in finops-bot"

@@ -14,7 +14,8 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from finops.budgets import CENT, Rate, Rates, Variance, per_period, period_bounds, rates_note
+from finops.budgets import Rate, Rates, Variance, per_period, period_bounds, rates_note
+from finops.currency import cents
 from finops.errors import UserError
 from storage import budgets
 from storage.db import unit_of_work
@@ -63,10 +64,6 @@ class VarianceReport:
     rows: list[Variance]  # money in cents
     notes: list[str]  # the exchange rates used, and what could not be converted
     currency: str | None = None  # the one currency of a cost-center report
-
-
-def cents(value: Decimal) -> Decimal:
-    return value.quantize(CENT)
 
 
 def sole_cost_center(scope: dict[str, list[str]]) -> str | None:

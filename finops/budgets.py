@@ -16,13 +16,13 @@ import numpy as np
 
 from finops import forecast
 from finops.anomaly.detect import money
+from finops.currency import CENT
 
 BudgetPeriod = Literal["monthly", "quarterly", "yearly"]
 PERIODS: dict[str, forecast.Period] = {"monthly": "month", "quarterly": "quarter", "yearly": "year"}
 DEFAULT_THRESHOLDS = (50, 80, 100)
 FORECAST_THRESHOLD = 100  # the forecast alert: the period's forecast crosses the amount
 HUNDRED = Decimal(100)
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)

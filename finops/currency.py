@@ -1,6 +1,16 @@
-"""ISO 4217 currency codes (active), to refuse a typo before it reaches a report."""
+"""Money helpers: ISO 4217 currency codes (active), to refuse a typo before it reaches a report,
+and rounding to cents for what is shown."""
 
 from __future__ import annotations
+
+from decimal import Decimal
+
+CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT)
+
 
 ISO_4217 = frozenset(
     [

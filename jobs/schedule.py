@@ -38,7 +38,7 @@ from bot.settings import Settings, Source
 from finops import sources
 from finops.anomaly.detect import SEVERITIES
 from finops.errors import UserError
-from jobs import budgets, freshness, jira_sync
+from jobs import budgets, freshness, jira_sync, remediate
 from jobs.detect import detect
 from jobs.digest import digest
 from jobs.ingest import ingest
@@ -349,6 +349,15 @@ async def snoozes(jobs: Jobs, details: Details) -> bool:
     return bool(woken)
 
 
+async def remediations(jobs: Jobs, details: Details) -> bool:
+    """Approved remediation plans run (and executions whose replica died resume); proposals expire."""
+    ran = await remediate.run_due(jobs.engine, jobs.settings)
+    if ran:
+        details.update(executed=ran)
+    await send(jobs, {})
+    return bool(ran)
+
+
 async def sync_jira(jobs: Jobs, details: Details) -> bool:
     assert jobs.jira_search is not None
     synced = await jira_sync.sync(jobs.engine, jobs.jira_search)
@@ -380,6 +389,7 @@ def table(settings: Settings, *, jira: bool) -> list[Job]:
         Job("outbox", send, IntervalTrigger(seconds=every.outbox_seconds), start_now=True, quiet=True),
         Job("snooze", snoozes, IntervalTrigger(minutes=every.snooze_minutes), quiet=True),
         Job("escalation", escalations, IntervalTrigger(minutes=every.escalation_minutes), quiet=True),
+        Job("remediation", remediations, IntervalTrigger(seconds=every.remediation_seconds), quiet=True),
     ]
     for source in every.sources:
         trigger = _cron(source.cron) if source.cron else IntervalTrigger(minutes=source.poll_minutes)

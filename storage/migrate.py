@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any
 
@@ -12,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import check
+from storage.db import check, connect
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -56,3 +58,14 @@ async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
+
+
+@asynccontextmanager
+async def migrated(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `url`, migrated to head, disposed of afterwards (what a CLI command works on)."""
+    engine = connect(url)
+    try:
+        await upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()

@@ -329,7 +329,9 @@ class BudgetAmendment(Base):
 
 
 class Action(Base):
-    """A remediation plan: dry run first, executed only after an approval."""
+    """An approval request: a remediation plan (dry run first, executed only after an approval) or a
+    budget increase. `proposed` -> `approved` | `rejected` | `expired` | `superseded`; an approved
+    plan then goes `executing` -> `done` | `partial` | `failed`."""
 
     __tablename__ = "actions"
 
@@ -338,7 +340,7 @@ class Action(Base):
     target: Mapped[dict[str, Any]]
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="planned")
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
     estimated_savings: Mapped[Decimal | None]
     currency: Mapped[str | None] = mapped_column(String(3))
     requested_by: Mapped[str] = mapped_column(String(64))
@@ -349,9 +351,36 @@ class Action(Base):
     slack_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
-    executed_at: Mapped[datetime | None]
+    executed_at: Mapped[datetime | None]  # when execution finished
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # playbook + changes: one open plan each
+    expires_at: Mapped[datetime | None]  # a proposal not decided by then can no longer be approved
+    lease_until: Mapped[datetime | None]  # an execution not heard of by then has died: it is resumed
+    started_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_actions_status", "status"),)
+
+
+class ActionStep(Base):
+    """One API call of a remediation plan: run once, in `seq` order, its outcome kept. A step left
+    `running` by a crash is verified on resume, and made again only if its effect is not there."""
+
+    __tablename__ = "action_steps"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(BigId, ForeignKey("actions.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    change: Mapped[int]  # index of its change (resource) in the plan
+    resource_id: Mapped[str] = mapped_column(Text)
+    api: Mapped[str] = mapped_column(String(100))
+    call: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # running done failed dropped skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("action_id", "seq"),)
 
 
 class JiraLink(Base):

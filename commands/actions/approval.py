@@ -20,8 +20,10 @@ from commands.context import Deps, deps
 from commands.messages import amount
 from commands.replies import answering, tell_clicker
 from commands.roles import PermissionDenied, allows
+from finops import remediation
 from finops.errors import UserError
-from storage import actions, audit, budgets, outbox
+from jobs import remediate
+from storage import actions, audit, budgets, jobruns, outbox
 from storage.db import unit_of_work
 from storage.models import Action, Budget
 
@@ -36,7 +38,7 @@ def action_id(value: str) -> int:
 async def authorise(d: Deps, session: AsyncSession, user: str, action: Action) -> None:
     """`PermissionDenied` unless `user` may decide on `action`."""
     if action.playbook != approvals.INCREASE:
-        await d.roles.require(user, "remediation.approve")
+        await d.roles.require(user, "remediation.approve", d.settings.remediation.approver_role)
         return
     budget = await session.get(Budget, action.params.get("budget_id"))
     listed = budget.approvers if budget else []
@@ -81,8 +83,10 @@ async def decide(d: Deps, user: str, value: str, status: str, reason: str | None
         await authorise(d, session, user, found)
         if status == "approved" and found.requested_by == user:
             return "You asked for this, so someone else has to approve it."
-        if not await actions.decide(session, number, status, user, reason):
+        if not await actions.decide(session, number, status, user, reason, d.now()):
             done = await session.get(Action, number)
+            if done and done.status == actions.OPEN:
+                return "Nothing changed: this request expired; ask for a fresh one."
             by = f" by <@{done.decided_by}>" if done and done.decided_by else ""
             return f"Nothing changed: it was {done.status if done else 'decided'}{by} already."
         decided = await session.get(Action, number)
@@ -108,7 +112,27 @@ async def decide(d: Deps, user: str, value: str, status: str, reason: str | None
         alert = decided.params.get("alert_id") if decided.playbook == approvals.INCREASE else None
         if alert:
             await budget_alerts.tell(session, alert, f"increase:{number}:{status}", f"<@{user}> {said}")
+        plan = status == "approved" and decided.playbook in remediation.PLAYBOOKS
     await d.deliver()
+    if plan:
+        return await _execute(d, number)
+    return None
+
+
+async def _execute(d: Deps, number: int) -> str | None:
+    """An approved remediation plan runs now, recorded as a run of the `remediation` job (its steps
+    are told in its thread); when it may not (the kill switch, another executor), the clicker is
+    told why."""
+    async with jobruns.recorded(d.engine, "remediation") as kept:
+        kept["plan"] = number
+        try:
+            outcome = await remediate.execute(d.engine, d.settings, number, channel="slack", clock=d.now)
+        except remediate.NotRunnable as why:
+            kept["refused"] = str(why)
+            return str(why)
+        finally:
+            await d.deliver()
+        kept["status"] = outcome.action.status
     return None
 
 
@@ -128,7 +152,7 @@ async def handle_approval_reject(
         found = await session.get(Action, action_id(value))
         if found is not None:
             await authorise(d, session, user, found)
-    if found is None or found.status != "planned":
+    if found is None or found.status != actions.OPEN:
         raise UserError("This request is decided already; nothing to reject.")
     title = approvals.approval_message(found)["text"]
     await client.views_open(trigger_id=body["trigger_id"], view=approvals.reject_modal(value, title))

@@ -31,8 +31,8 @@ from finops.budgets import DEFAULT_THRESHOLDS, PERIODS, Rates, Variance
 from finops.currency import is_currency
 from storage import budgets
 from storage.budgets import BudgetAnswer, BudgetSpec
-from storage.db import connect, unit_of_work
-from storage.migrate import upgrade
+from storage.db import unit_of_work
+from storage.migrate import migrated
 from storage.models import Budget, BudgetAmendment
 
 ACTOR = "cli"  # the actor and channel of the audit rows
@@ -53,13 +53,9 @@ Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 @asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """The migrated database, with the config file's budgets brought in."""
-    engine = connect(settings.database_url)
-    try:
-        await upgrade(engine)
+    async with migrated(settings.database_url) as engine:
         await budgetspec.sync(engine, settings)
         yield engine
-    finally:
-        await engine.dispose()
 
 
 def say(text: str) -> None:

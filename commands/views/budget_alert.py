@@ -71,7 +71,7 @@ async def request_increase(
                 "approvers": list(budget.approvers),
                 "alert_id": alert,
             },
-            status="planned",
+            status="proposed",
             requested_by=user,
             currency=budget.currency,
         )

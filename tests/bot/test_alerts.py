@@ -26,6 +26,7 @@ from storage.models import Action, Anomaly, AuditLog, OutboxItem
 from storage.types import utcnow
 from tests.bot.conftest import ADMIN, ENGINEER, ENGINEERS_GROUP, VIEWER, RunningBot, settle, start_bot
 from tests.bot.test_slash_commands import _text
+from tests.commands.test_snapshots import _action as _plan
 from tests.factories import frame, item, load
 from tests.fakes.slack import FakeSlack, view_problems
 from tests.slack_requests import BOT_TOKEN, block_action, view_submission
@@ -256,12 +257,7 @@ async def test_jira_and_details_happen_once_and_their_buttons_go(alerted: Runnin
 async def test_approval_needs_the_role_and_another_person_and_reject_asks_why(alerted: RunningBot) -> None:
     slack, engine = alerted.slack, alerted.engine
     async with unit_of_work(engine) as session:
-        action = Action(
-            playbook="stop-idle-instance",
-            target={"resource": "i-0abc"},
-            requested_by=ADMIN,
-            plan={"steps": ["stop i-0abc"]},
-        )
+        action = _plan(requested_by=ADMIN, expires_at=None)
         session.add(action)
         await session.flush()
         await outbox.enqueue(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from commands import alerts, approvals, budget_alerts, messages, tagging
+from finops.remediation.model import Call, Change
 from storage.models import Action, Anomaly, Budget, BudgetAlert
 from storage.status import SourceFreshness, Status
 from tests.commands.test_messages import NOW, _budget, _report
@@ -47,18 +48,60 @@ def _anomaly(status: str = "open", **changes: Any) -> Anomaly:
     return Anomaly(**(fields | changes))
 
 
-def _action(status: str = "planned", **changes: Any) -> Action:
+def _change(resource: str, *calls: tuple[str, str, dict[str, Any]], saving: str | None = "70.08") -> Change:
+    return Change(
+        resource_id=resource,
+        resource_type="ec2:instance",
+        region="us-east-1",
+        calls=tuple(Call(service, operation, "us-east-1", params) for service, operation, params in calls),
+        saving_monthly=None if saving is None else Decimal(saving),
+        saving_basis="m5.large in us-east-1: 0.096/h x 730 h",
+        risk="medium",
+        risk_note="Undo: start the instance again.",
+        facts={"CPU": "highest daily average 1.2% over 14 days"},
+    )
+
+
+CHANGES = [
+    _change("i-0abc", ("ec2", "stop_instances", {"InstanceIds": ["i-0abc"]})),
+    _change(
+        "vol-0def",
+        ("ec2", "create_snapshot", {"VolumeId": "vol-0def"}),
+        ("ec2", "delete_volume", {"VolumeId": "vol-0def"}),
+        saving=None,
+    ),
+]
+
+
+def _action(status: str = "proposed", changes: list[Change] = CHANGES, **more: Any) -> Action:
     fields: dict[str, Any] = {
         "id": 7,
-        "playbook": "stop-idle-instance",
-        "target": {"resource": "i-0abc", "account": "111111111111"},
-        "plan": {"steps": ["stop i-0abc (idle 14 days)", "tag it finops:stopped"]},
+        "playbook": "stop-idle-instances",
+        "target": {"regions": "us-east-1"},
+        "plan": {
+            "title": "Stop idle EC2 instances",
+            "saving_monthly": "70.08",
+            "unpriced": sum(c.saving_monthly is None for c in changes),
+            "changes": [c.to_json() for c in changes],
+            "skipped": [],
+        },
         "status": status,
-        "estimated_savings": Decimal("312.40"),
+        "estimated_savings": Decimal("70.08"),
         "currency": "USD",
         "requested_by": "U0ENG",
+        "expires_at": datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
     }
-    return Action(**(fields | changes))
+    return Action(**(fields | more))
+
+
+MANY = [_change(f"i-{n:04d}", ("ec2", "stop_instances", {"InstanceIds": [f"i-{n:04d}"]})) for n in range(14)]
+DONE = {
+    "status": "partial",
+    "done": ["i-0abc"],
+    "failed": ["vol-0def"],
+    "dropped": [],
+    "saving_monthly": "70.08",
+}
 
 
 BUDGET = Budget(
@@ -101,7 +144,9 @@ def _increase() -> Action:
         "approvers": ["U0APPROVER", "S0FINANCE"],
         "alert_id": 11,
     }
-    return _action(playbook=approvals.INCREASE, target={"budget": "payments"}, params=params, plan={})
+    return _action(
+        playbook=approvals.INCREASE, target={"budget": "payments"}, params=params, plan={}, expires_at=None
+    )
 
 
 STATUS = Status([SourceFreshness("s3://bills/aws", AT, date(2026, 11, 24), None)], [], {"high": 1})
@@ -144,6 +189,13 @@ CASES: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         "message",
         lambda: approvals.approval_message(
             _action("rejected", decided_by="U0ADMIN", decision_reason="too risky", decided_at=AT)
+        ),
+    ),
+    "remediation_many_changes": ("message", lambda: approvals.approval_message(_action(changes=MANY))),
+    "remediation_partly_executed": (
+        "message",
+        lambda: approvals.approval_message(
+            _action("partial", decided_by="U0ADMIN", decided_at=AT, result=DONE)
         ),
     ),
     "approval_reject_modal": ("modal", lambda: approvals.reject_modal("action:7", "Approval needed")),

@@ -79,6 +79,7 @@ def test_the_table_follows_the_settings(clean_env: pytest.MonkeyPatch, tmp_path:
         "ingest:drop",
         "leader",
         "outbox",
+        "remediation",
         "snooze",
     ]
     assert isinstance(jobs["ingest:cur"].trigger, CronTrigger) and not jobs["ingest:cur"].start_now

@@ -30,6 +30,7 @@ TABLES = {
     "budget_evaluations",
     "budget_amendments",
     "actions",
+    "action_steps",
     "jira_links",
     "outbox",
     "audit_log",
