@@ -144,13 +144,14 @@ async def _store(
     now: datetime,
 ) -> Proposal:
     key = fingerprint(book.name, changes)
-    proposal = Proposal(book.name, None, skipped=[])
-    for waiting in await actions.open_plans(session, book.name):
-        if waiting.fingerprint == key and (waiting.expires_at is None or waiting.expires_at > now):
-            proposal.action = waiting  # the same plan is waiting for a decision: not made twice
-            continue
-    if proposal.action is not None:
-        return proposal
+    waiting = [
+        plan
+        for plan in await actions.open_plans(session, book.name)
+        if plan.fingerprint == key and not _expired(plan, now)
+    ]
+    if waiting:  # the same plan is waiting for a decision: not made twice
+        return Proposal(book.name, waiting[0])
+    proposal = Proposal(book.name, None)
     action = Action(
         playbook=book.name,
         target={"regions": ", ".join(document["regions"])},
@@ -196,11 +197,7 @@ async def _store(
         },
     )
     number = action.id
-    others = [o.id for o in await actions.open_plans(session, book.name) if o.id != number]
-    for older in others:
-        if await actions.close(session, older, "superseded", f"superseded by plan #{number}"):
-            proposal.superseded.append(older)
-            await _tell(session, older, f"superseded:{number}", f"Superseded by plan #{number}.", True)
+    proposal.superseded = await supersede(session, book.name, f"plan #{number}", keep=number)
     await session.refresh(action)
     target = channel_of(settings)
     if target:
@@ -212,6 +209,16 @@ async def _store(
         )
     proposal.action, proposal.created = action, True
     return proposal
+
+
+async def supersede(session: AsyncSession, playbook: str, by: str, keep: int | None = None) -> list[int]:
+    """The playbook's waiting plans (but `keep`) closed: a newer scan replaced them. Their ids."""
+    closed = []
+    for older in [p.id for p in await actions.open_plans(session, playbook) if p.id != keep]:
+        if await actions.close(session, older, "superseded", f"superseded by {by}"):
+            closed.append(older)
+            await _tell(session, older, f"superseded:{by}", f"Superseded by {by}.", True)
+    return closed
 
 
 async def propose(
@@ -237,7 +244,9 @@ async def propose(
         discovery = await asyncio.to_thread(book.discover, scan, params)
         proven = await asyncio.to_thread(prove, aws, discovery)
         if not proven.changes:
-            found.append(Proposal(book.name, None, skipped=proven.skipped))
+            async with unit_of_work(engine) as session:
+                gone = await supersede(session, book.name, "a newer scan that found nothing to change")
+            found.append(Proposal(book.name, None, superseded=gone, skipped=proven.skipped))
             continue
         document = plan_document(book, params, scan, proven)
         async with unit_of_work(engine) as session:
@@ -350,7 +359,13 @@ class _Run:
     async def change(self, steps: list[ActionStep], book: Playbook, params: Params, scan: Scan) -> None:
         if all(s.status == "pending" for s in steps):
             change = Change.from_json(self.action.plan["changes"][steps[0].change])
-            reason = await asyncio.to_thread(book.recheck, scan, params, change)
+            try:
+                reason = await asyncio.to_thread(book.recheck, scan, params, change)
+            except Exception as exc:  # not checked again: not touched
+                await self.mark(steps[0], "failed", error=f"could not check it again first: {_error(exc)}")
+                for rest in steps[1:]:
+                    await self.mark(rest, "skipped", error="its resource could not be checked again")
+                return
             if reason:
                 await self.mark(steps[0], "dropped", error=reason)
                 for rest in steps[1:]:

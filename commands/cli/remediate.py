@@ -164,7 +164,8 @@ def handle_plan(
         return
     for proposal in proposals:
         if proposal.action is None:
-            console.print(f"{proposal.playbook}: nothing to change.")
+            gone = "".join(f" (plan #{old} superseded)" for old in proposal.superseded)
+            console.print(f"{proposal.playbook}: nothing to change.{gone}")
             for skipped in proposal.skipped:
                 console.print(
                     f"  [dim]left alone: {escape(skipped.resource_id)}: {escape(skipped.reason)}[/dim]"

@@ -69,7 +69,7 @@ class Network:
     url: str = ""
     reached: list[bytes] = field(default_factory=list)
     hold: Hold | None = None
-    refuse: tuple[bytes, ...] | None = None  # EC2 requests with all these are refused (403)
+    refuse: list[tuple[bytes, ...]] = field(default_factory=list)  # EC2 requests with all of one: 403
     released: threading.Event = field(default_factory=threading.Event)
 
     def calls(self, *markers: bytes) -> int:
@@ -92,7 +92,7 @@ def network(endpoint: str) -> Iterator[Network]:
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             hold = net.hold if net.hold and _has(body, net.hold.markers) else None
-            if net.refuse and _has(body, net.refuse):
+            if any(_has(body, markers) for markers in net.refuse):
                 self.send_response(403)
                 self.send_header("Content-Type", "text/xml")
                 self.send_header("Content-Length", str(len(REFUSED)))

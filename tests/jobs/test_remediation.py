@@ -124,6 +124,11 @@ async def test_a_plan_is_proven_stored_once_and_posted_and_changes_nothing(
     assert older.status == "superseded"
     assert f"Superseded by plan #{newer.id}." in await thread(engine, older.id)
 
+    for allocation in (account.address, second):  # released by hand: nothing left to propose
+        aws_seed.client("ec2").release_address(AllocationId=allocation)
+    assert await propose(engine, playbooks=["release-unassociated-eips"]) == {}
+    assert (await fetch(engine, newer.id)).status == "superseded"
+
 
 async def test_an_approved_plan_runs_once_with_every_step_audited_and_told(
     engine: AsyncEngine, account: aws_seed.Account
@@ -228,23 +233,30 @@ def net(aws: str, clean_env: pytest.MonkeyPatch) -> Iterator[Network]:
 async def test_a_partial_failure_says_exactly_what_was_and_was_not_done(
     engine: AsyncEngine, net: Network
 ) -> None:
-    first, second = aws_seed.volume(), aws_seed.volume(size=20)
+    first, second, third = aws_seed.volume(), aws_seed.volume(size=20), aws_seed.volume(size=30)
     plan = (await propose(engine, playbooks=["delete-unattached-volumes"]))["delete-unattached-volumes"]
     await approve(engine, plan.id)
-    net.refuse = (b"Action=CreateSnapshot", f"VolumeId={second}".encode())
+    net.refuse = [
+        (b"Action=CreateSnapshot", f"VolumeId={second}".encode()),  # the snapshot is refused
+        (b"Action=DescribeVolumes", f"VolumeId.1={third}".encode()),  # it cannot be checked again
+    ]
     outcome = await remediate.execute(engine, settings(), plan.id)
     assert outcome.action.status == "partial"
-    assert outcome.action.result["done"] == [first] and outcome.action.result["failed"] == [second]
-    assert second in aws_seed.volumes()  # its snapshot failed, so it was not deleted
-    assert first not in aws_seed.volumes()
+    assert outcome.action.result["done"] == [first]
+    assert sorted(outcome.action.result["failed"]) == sorted([second, third])
+    assert {second, third} <= aws_seed.volumes() and first not in aws_seed.volumes()
+    assert aws_seed.snapshots_of(third) == []  # not checked again: not touched at all
     by_resource = {(api, rid): status for api, rid, status in await steps(engine, plan.id)}
     assert by_resource[("ec2:CreateSnapshot", second)] == "failed"
     assert by_resource[("ec2:DeleteVolume", second)] == "skipped"
+    assert by_resource[("ec2:CreateSnapshot", third)] == "failed"
+    assert by_resource[("ec2:DeleteVolume", third)] == "skipped"
     said = "\n".join(await thread(engine, plan.id))
     assert (
         "UnauthorizedOperation" in said and "not made: the step before it (ec2:CreateSnapshot) failed" in said
     )
-    assert f"1 failed ({second})" in said
+    assert "could not check it again first" in said
+    assert "2 failed (" in said and "1 of 3 changes made" in said
 
 
 @pytest.mark.parametrize("after_aws", [False, True], ids=["call-lost", "answer-lost"])
