@@ -3,6 +3,7 @@ instances with their CPU metrics, an unattached volume, an unassociated Elastic 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,17 +17,23 @@ def client(service: str) -> Any:
     return boto3.client(service, region_name=REGION)
 
 
+@functools.cache
+def _linux_image() -> str:
+    """One of moto's built-in Linux AMIs (priced: the price table is Linux on-demand). They are the
+    same after every reset; listing them takes seconds, so it is done once."""
+    images = client("ec2").describe_images(Owners=["amazon"])["Images"]
+    return str(next(i["ImageId"] for i in images if i.get("Platform") != "windows"))
+
+
 def instance(instance_type: str = "m5.large", tags: dict[str, str] | None = None) -> str:
     ec2 = client("ec2")
-    images = ec2.describe_images(Owners=["amazon"])["Images"]
-    image = next(i["ImageId"] for i in images if i.get("Platform") != "windows")  # priced: Linux
     spec = (
         [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
         if tags
         else []
     )
     made = ec2.run_instances(
-        ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1, TagSpecifications=spec
+        ImageId=_linux_image(), InstanceType=instance_type, MinCount=1, MaxCount=1, TagSpecifications=spec
     )
     return str(made["Instances"][0]["InstanceId"])
 
