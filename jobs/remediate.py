@@ -203,7 +203,7 @@ async def _store(
     if target:
         await outbox.enqueue(
             session,
-            f"slack-approval:{number}",
+            root_key(number),
             "slack.approval.root",
             {"action_id": number, "channel": target},
         )
@@ -262,11 +262,19 @@ async def propose(
 
 
 async def _tell(session: AsyncSession, action_id: int, key: str, text: str, update: bool = False) -> None:
-    """A line in the plan's thread (and the root message redrawn when `update`), via the outbox."""
+    """A line in the plan's thread (and the root message redrawn when `update`), via the outbox;
+    nothing for a plan that was never posted (no channel was configured)."""
+    if not await outbox.exists(session, root_key(action_id)):
+        return
     kind = "slack.approval.update" if update else "slack.approval.thread"
     await outbox.enqueue(
         session, f"remediation:{action_id}:{key}", kind, {"action_id": action_id, "text": text}
     )
+
+
+def root_key(action_id: int) -> str:
+    """The outbox key of a plan's Slack message."""
+    return f"slack-approval:{action_id}"
 
 
 def token(step: ActionStep) -> str:

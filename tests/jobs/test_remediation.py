@@ -309,3 +309,16 @@ async def test_a_restart_in_the_middle_resumes_and_makes_no_call_twice(
         assert "Resuming after an interruption" in "\n".join(await thread(restarted, plan.id))
     finally:
         await restarted.dispose()
+
+
+async def test_without_a_channel_nothing_is_queued_for_slack(engine: AsyncEngine, aws: str) -> None:
+    address = aws_seed.address()
+    config = settings(channel=None)
+    plan = (await propose(engine, config, playbooks=["release-unassociated-eips"]))[
+        "release-unassociated-eips"
+    ]
+    await approve(engine, plan.id)
+    outcome = await remediate.execute(engine, config, plan.id)
+    assert outcome.action.status == "done" and address not in aws_seed.addresses()
+    async with unit_of_work(engine) as session:
+        assert list(await session.scalars(select(OutboxItem))) == []  # no post that could never be made
