@@ -426,8 +426,9 @@ def summary(action: Action, steps: Sequence[ActionStep]) -> dict[str, Any]:
     }
 
 
-def summary_text(action: Action, result: dict[str, Any]) -> str:
-    parts = [f"{len(result['done'])} of {len(action.plan['changes'])} changes made"]
+def summary_text(result: dict[str, Any], changes: int) -> str:
+    """The outcome of `summary` for people: the thread's last line, and `remediate apply`'s."""
+    parts = [f"{len(result['done'])} of {changes} changes made"]
     if result["failed"]:
         parts.append(f"{len(result['failed'])} failed ({', '.join(result['failed'][:10])})")
     if result["dropped"]:
@@ -555,11 +556,9 @@ async def execute(
             subject_id=str(action_id),
             details=result,
         )
-        await _tell(session, action_id, "finished", summary_text(row, result), True)
-    async with unit_of_work(engine) as session:
-        finished = await session.get(Action, action_id)
-        assert finished is not None
-    return Outcome(finished, found, ran=True)
+        said = summary_text(result, len(row.plan["changes"]))
+        await _tell(session, action_id, "finished", said, True)
+    return Outcome(row, found, ran=True)
 
 
 async def expire(engine: AsyncEngine, now: datetime) -> list[int]:

@@ -124,16 +124,6 @@ def _line(change: dict[str, Any], currency: str) -> str:
     return f"{calls} on {change['resource_id']} ({change['region']}): {saves} ({change['saving_basis']})"
 
 
-def _finished(doc: dict[str, Any]) -> str:
-    result = doc["result"]
-    text = f"{len(result['done'])} of {len(doc['changes'])} changes made"
-    if result["failed"]:
-        text += f"; failed: {', '.join(result['failed'])}"
-    if result["dropped"]:
-        text += f"; dropped: {', '.join(result['dropped'])}"
-    return f"{text}. Monthly saving from what was made: {result['saving_monthly']} {doc['currency']}."
-
-
 # ------------------------------------------------------------------------------------------ plan
 
 
@@ -232,7 +222,7 @@ def handle_apply(
             console.print(f"Plan #{plan_id} was executed already; nothing was done now.")
         _print_plan(doc)
         if doc["result"]:
-            console.print(_finished(doc))
+            console.print(remediate.summary_text(doc["result"], len(doc["changes"])))
     if doc["status"] in ("partial", "failed"):
         raise typer.Exit(EXIT_CHECK_FAILED)
 

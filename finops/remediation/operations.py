@@ -147,7 +147,7 @@ class Operation:
     exists: Exists  # describes the resource the call acts on
     what: str  # the resource, for people: "volume", "load balancer"
     perform: Perform
-    verify: Verify
+    verify: Verify | None  # None: in place once the resource is gone (`exists` fails with `gone`)
     has_dry_run: bool = True
     gone: frozenset[str] = frozenset()  # error codes meaning the call's effect is already there
 
@@ -226,8 +226,9 @@ def verify(aws: Aws, call: Call, token: str) -> bool:
     """Whether the effect of `call` is in place now (see each operation's `verify`)."""
     op = operation(call)
     client = aws.client(call.service, call.region)
+    check = op.verify or _gone_when_missing(op.exists, op.gone)
     with aws_errors(call.region, call.service):
-        return op.verify(client, call, token)
+        return check(client, call, token)
 
 
 def _target(call: Call) -> str:
@@ -403,7 +404,7 @@ _register(
         _exists_snapshot,
         "snapshot",
         _perform_delete_snapshot,
-        _gone_when_missing(_exists_snapshot, _SNAPSHOT_GONE),
+        None,
         gone=_SNAPSHOT_GONE,
     )
 )
@@ -458,7 +459,7 @@ _register(
         _exists_address,
         "Elastic IP address",
         _perform_release,
-        _gone_when_missing(_exists_address, _ADDRESS_GONE),
+        None,
         gone=_ADDRESS_GONE,
     )
 )
@@ -485,7 +486,7 @@ _register(
         _exists_load_balancer,
         "load balancer",
         _perform_delete_lb,
-        _gone_when_missing(_exists_load_balancer, _LB_GONE),
+        None,
         has_dry_run=False,
         gone=_LB_GONE,
     )

@@ -78,6 +78,7 @@ def test_plan_apply_refused_until_approved_then_run_once(
 
     again = cli("remediate", "apply", str(plan["id"]), database_url=database_url)
     assert again.code == 0 and "was executed already; nothing was done now" in again.out
+    assert "Finished: 1 of 1 changes made. Monthly saving from what was made: 3.65 USD." in again.out
 
     listed = json.loads(cli("remediate", "list", "--json", database_url=database_url).out)
     assert [(p["id"], p["status"]) for p in listed] == [(plan["id"], "done")]

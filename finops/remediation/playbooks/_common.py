@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,8 +10,9 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from finops.policy.prices import estimate
-from finops.remediation.base import Params, Scan
-from finops.remediation.operations import error_code
+from finops.remediation.base import AnyParams, Params, Playbook, Scan
+from finops.remediation.model import Change, Discovery, Skipped
+from finops.remediation.operations import aws_errors, error_code
 
 P = TypeVar("P", bound=Params)
 
@@ -89,3 +91,23 @@ def price(scan: Scan, resource_type: str, values: Mapping[str, Any], region: str
 def window(now: datetime, days: int) -> dict[str, Any]:
     """CloudWatch statistics arguments for the last `days` days, one datapoint a day."""
     return {"StartTime": now - timedelta(days=days), "EndTime": now, "Period": DAY}
+
+
+class RegionalPlaybook(Playbook):
+    """A playbook that looks region by region: `look` yields what one region holds, a `Change` to
+    make or a `Skipped` resource with why; AWS errors are worded for people, naming the region."""
+
+    def discover(self, scan: Scan, params: AnyParams) -> Discovery:
+        found = Discovery([], [])
+        for region in scan.regions:
+            with aws_errors(region):
+                for item in self.look(scan, params, region):
+                    if isinstance(item, Change):
+                        found.changes.append(item)
+                    else:
+                        found.skipped.append(item)
+        return found
+
+    @abstractmethod
+    def look(self, scan: Scan, params: AnyParams, region: str) -> Iterator[Change | Skipped]:
+        """What `region` holds for this playbook."""

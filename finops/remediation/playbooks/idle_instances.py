@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from finops.remediation import register
-from finops.remediation.base import AnyParams, Params, Playbook, Scan
-from finops.remediation.model import Call, Change, Discovery, Skipped
+from finops.remediation.base import AnyParams, Params, Scan
+from finops.remediation.model import Call, Change, Skipped
 from finops.remediation.operations import aws_errors
 from finops.remediation.playbooks._common import (
+    RegionalPlaybook,
     Saving,
     day,
     first_or_none,
@@ -124,27 +125,20 @@ def describe(scan: Scan, region: str, instance_id: str) -> dict[str, Any] | None
     return first_or_none(instances, "InvalidInstanceID.NotFound")
 
 
-class StopIdleInstances(Playbook):
+class StopIdleInstances(RegionalPlaybook):
     name: ClassVar[str] = "stop-idle-instances"
     title: ClassVar[str] = "Stop idle EC2 instances"
     Params: ClassVar[type[Params]] = StopIdleInstancesParams
 
-    def discover(self, scan: Scan, params: AnyParams) -> Discovery:
+    def look(self, scan: Scan, params: AnyParams, region: str) -> Iterator[Change | Skipped]:
         p = settings(params, StopIdleInstancesParams)
-        changes: list[Change] = []
-        skipped: list[Skipped] = []
-        for region in scan.regions:
-            with aws_errors(region):
-                ec2 = scan.aws.client("ec2", region)
-                filters = [{"Name": "instance-state-name", "Values": ["running"]}]
-                for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters):
-                    for instance in reservation.get("Instances", []):
-                        found = self._look(scan, p, region, instance)
-                        if isinstance(found, Change):
-                            changes.append(found)
-                        elif found is not None:
-                            skipped.append(found)
-        return Discovery(changes, skipped)
+        ec2 = scan.aws.client("ec2", region)
+        filters = [{"Name": "instance-state-name", "Values": ["running"]}]
+        for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters):
+            for instance in reservation.get("Instances", []):
+                found = self._look(scan, p, region, instance)
+                if found is not None:
+                    yield found
 
     def _look(
         self, scan: Scan, p: StopIdleInstancesParams, region: str, instance: dict[str, Any]

@@ -3,7 +3,7 @@ registered targets, or served no requests (ALB) / new flows (NLB) for days."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from finops.remediation import register
-from finops.remediation.base import AnyParams, Params, Playbook, Scan
-from finops.remediation.model import Call, Change, Discovery, Skipped
+from finops.remediation.base import AnyParams, Params, Scan
+from finops.remediation.model import Call, Change, Skipped
 from finops.remediation.operations import aws_errors, error_code
 from finops.remediation.playbooks._common import (
+    RegionalPlaybook,
     age_days,
     day,
     first_or_none,
@@ -142,33 +143,28 @@ def describe(scan: Scan, region: str, arn: str) -> dict[str, Any] | None:
     )
 
 
-class DeleteIdleLoadBalancers(Playbook):
+class DeleteIdleLoadBalancers(RegionalPlaybook):
     name: ClassVar[str] = "delete-idle-load-balancers"
     title: ClassVar[str] = "Delete idle load balancers"
     Params: ClassVar[type[Params]] = DeleteIdleLoadBalancersParams
 
-    def discover(self, scan: Scan, params: AnyParams) -> Discovery:
+    def look(self, scan: Scan, params: AnyParams, region: str) -> Iterator[Change | Skipped]:
         p = settings(params, DeleteIdleLoadBalancersParams)
-        changes: list[Change] = []
-        skipped: list[Skipped] = []
-        for region in scan.regions:
-            with aws_errors(region):
-                elb = scan.aws.client("elbv2", region)
-                lbs = _candidates(paginate(elb, "describe_load_balancers", "LoadBalancers"), scan, p.days)
-                tags = _tags(elb, [lb["LoadBalancerArn"] for lb in lbs])
-                for lb in lbs:
-                    arn = lb["LoadBalancerArn"]
-                    reason = opted_out(scan, tags.get(arn, {}))
-                    if reason is None and _protected(elb, arn):
-                        reason = "deletion protection is on: turn it off to let the bot delete it"
-                    if reason:
-                        skipped.append(Skipped(arn, region, reason))
-                        continue
-                    use = usage(scan, region, lb, p.days)
-                    idle = use.idle
-                    if idle:
-                        changes.append(self._change(scan, region, lb, use, idle))
-        return Discovery(changes, skipped)
+        elb = scan.aws.client("elbv2", region)
+        lbs = _candidates(paginate(elb, "describe_load_balancers", "LoadBalancers"), scan, p.days)
+        tags = _tags(elb, [lb["LoadBalancerArn"] for lb in lbs])
+        for lb in lbs:
+            arn = lb["LoadBalancerArn"]
+            reason = opted_out(scan, tags.get(arn, {}))
+            if reason is None and _protected(elb, arn):
+                reason = "deletion protection is on: turn it off to let the bot delete it"
+            if reason:
+                yield Skipped(arn, region, reason)
+                continue
+            use = usage(scan, region, lb, p.days)
+            idle = use.idle
+            if idle:
+                yield self._change(scan, region, lb, use, idle)
 
     def _change(self, scan: Scan, region: str, lb: dict[str, Any], use: Usage, idle: str) -> Change:
         arn, kind = lb["LoadBalancerArn"], lb["Type"]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from finops.remediation import register
-from finops.remediation.base import AnyParams, Params, Playbook, Scan
-from finops.remediation.model import Call, Change, Discovery, Skipped
+from finops.remediation.base import AnyParams, Params, Scan
+from finops.remediation.model import Call, Change, Skipped
 from finops.remediation.operations import aws_errors
 from finops.remediation.playbooks._common import (
+    RegionalPlaybook,
     Saving,
     age_days,
     day,
@@ -91,33 +93,28 @@ def managed(tags: dict[str, str]) -> str | None:
     return None
 
 
-class DeleteOldSnapshots(Playbook):
+class DeleteOldSnapshots(RegionalPlaybook):
     name: ClassVar[str] = "delete-old-snapshots"
     title: ClassVar[str] = "Delete old EBS snapshots"
     Params: ClassVar[type[Params]] = DeleteOldSnapshotsParams
 
-    def discover(self, scan: Scan, params: AnyParams) -> Discovery:
+    def look(self, scan: Scan, params: AnyParams, region: str) -> Iterator[Change | Skipped]:
         p = settings(params, DeleteOldSnapshotsParams)
-        changes: list[Change] = []
-        skipped: list[Skipped] = []
-        for region in scan.regions:
-            with aws_errors(region):
-                used = ami_snapshots(scan, region)
-                ec2 = scan.aws.client("ec2", region)
-                for snapshot in paginate(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
-                    age = age_days(_started(snapshot), scan.now)
-                    if snapshot.get("State") != "completed" or age is None or age < p.older_than_days:
-                        continue
-                    snapshot_id = snapshot["SnapshotId"]
-                    tags = tags_of(snapshot)
-                    reason = opted_out(scan, tags) or managed(tags)
-                    if snapshot_id in used:
-                        reason = _used_by(used[snapshot_id])
-                    if reason:
-                        skipped.append(Skipped(snapshot_id, region, reason))
-                        continue
-                    changes.append(self._change(scan, region, snapshot, age))
-        return Discovery(changes, skipped)
+        used = ami_snapshots(scan, region)
+        ec2 = scan.aws.client("ec2", region)
+        for snapshot in paginate(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
+            age = age_days(_started(snapshot), scan.now)
+            if snapshot.get("State") != "completed" or age is None or age < p.older_than_days:
+                continue
+            snapshot_id = snapshot["SnapshotId"]
+            tags = tags_of(snapshot)
+            reason = opted_out(scan, tags) or managed(tags)
+            if snapshot_id in used:
+                reason = _used_by(used[snapshot_id])
+            if reason:
+                yield Skipped(snapshot_id, region, reason)
+            else:
+                yield self._change(scan, region, snapshot, age)
 
     def _change(self, scan: Scan, region: str, snapshot: dict[str, Any], age: int) -> Change:
         snapshot_id = snapshot["SnapshotId"]

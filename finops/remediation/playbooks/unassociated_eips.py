@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from finops.remediation import register
-from finops.remediation.base import AnyParams, Params, Playbook, Scan
-from finops.remediation.model import Call, Change, Discovery, Skipped
+from finops.remediation.base import AnyParams, Params, Scan
+from finops.remediation.model import Call, Change, Skipped
 from finops.remediation.operations import aws_errors
-from finops.remediation.playbooks._common import first_or_none, opted_out, price, tags_of, with_name
+from finops.remediation.playbooks._common import (
+    RegionalPlaybook,
+    first_or_none,
+    opted_out,
+    price,
+    tags_of,
+    with_name,
+)
 
 RESOURCE_TYPE = "ec2:elastic-ip"
 RISK_NOTE = (
@@ -38,28 +46,23 @@ def describe(scan: Scan, region: str, allocation_id: str) -> dict[str, Any] | No
     )
 
 
-class ReleaseUnassociatedEips(Playbook):
+class ReleaseUnassociatedEips(RegionalPlaybook):
     name: ClassVar[str] = "release-unassociated-eips"
     title: ClassVar[str] = "Release unassociated Elastic IP addresses"
     Params: ClassVar[type[Params]] = ReleaseUnassociatedEipsParams
 
-    def discover(self, scan: Scan, params: AnyParams) -> Discovery:
-        changes: list[Change] = []
-        skipped: list[Skipped] = []
-        for region in scan.regions:
-            with aws_errors(region):
-                ec2 = scan.aws.client("ec2", region)
-                response = ec2.describe_addresses(Filters=[{"Name": "domain", "Values": ["vpc"]}])
-            for address in response.get("Addresses", []):
-                allocation_id = address.get("AllocationId")
-                if not allocation_id or in_use(address):
-                    continue
-                reason = opted_out(scan, tags_of(address))
-                if reason:
-                    skipped.append(Skipped(allocation_id, region, reason))
-                    continue
-                changes.append(self._change(scan, region, address))
-        return Discovery(changes, skipped)
+    def look(self, scan: Scan, params: AnyParams, region: str) -> Iterator[Change | Skipped]:
+        ec2 = scan.aws.client("ec2", region)
+        response = ec2.describe_addresses(Filters=[{"Name": "domain", "Values": ["vpc"]}])
+        for address in response.get("Addresses", []):
+            allocation_id = address.get("AllocationId")
+            if not allocation_id or in_use(address):
+                continue
+            reason = opted_out(scan, tags_of(address))
+            if reason:
+                yield Skipped(allocation_id, region, reason)
+            else:
+                yield self._change(scan, region, address)
 
     def _change(self, scan: Scan, region: str, address: dict[str, Any]) -> Change:
         allocation_id = address["AllocationId"]

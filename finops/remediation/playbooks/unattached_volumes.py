@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -9,10 +10,11 @@ from pydantic import Field
 
 from finops.policy.prices import estimate
 from finops.remediation import register
-from finops.remediation.base import AnyParams, Params, Playbook, Scan
-from finops.remediation.model import Call, Change, Discovery, Skipped
+from finops.remediation.base import AnyParams, Params, Scan
+from finops.remediation.model import Call, Change, Skipped
 from finops.remediation.operations import aws_errors
 from finops.remediation.playbooks._common import (
+    RegionalPlaybook,
     Saving,
     age_days,
     day,
@@ -69,29 +71,24 @@ def describe(scan: Scan, region: str, volume_id: str) -> dict[str, Any] | None:
     )
 
 
-class DeleteUnattachedVolumes(Playbook):
+class DeleteUnattachedVolumes(RegionalPlaybook):
     name: ClassVar[str] = "delete-unattached-volumes"
     title: ClassVar[str] = "Delete unattached EBS volumes"
     Params: ClassVar[type[Params]] = DeleteUnattachedVolumesParams
 
-    def discover(self, scan: Scan, params: AnyParams) -> Discovery:
+    def look(self, scan: Scan, params: AnyParams, region: str) -> Iterator[Change | Skipped]:
         p = settings(params, DeleteUnattachedVolumesParams)
-        changes: list[Change] = []
-        skipped: list[Skipped] = []
-        for region in scan.regions:
-            with aws_errors(region):
-                ec2 = scan.aws.client("ec2", region)
-                filters = [{"Name": "status", "Values": ["available"]}]
-                for volume in paginate(ec2, "describe_volumes", "Volumes", Filters=filters):
-                    age = age_days(_created(volume), scan.now)
-                    if volume.get("State") != "available" or age is None or age < p.min_age_days:
-                        continue
-                    reason = opted_out(scan, tags_of(volume))
-                    if reason:
-                        skipped.append(Skipped(volume["VolumeId"], region, reason))
-                        continue
-                    changes.append(self._change(scan, p, region, volume, age))
-        return Discovery(changes, skipped)
+        ec2 = scan.aws.client("ec2", region)
+        filters = [{"Name": "status", "Values": ["available"]}]
+        for volume in paginate(ec2, "describe_volumes", "Volumes", Filters=filters):
+            age = age_days(_created(volume), scan.now)
+            if volume.get("State") != "available" or age is None or age < p.min_age_days:
+                continue
+            reason = opted_out(scan, tags_of(volume))
+            if reason:
+                yield Skipped(volume["VolumeId"], region, reason)
+            else:
+                yield self._change(scan, p, region, volume, age)
 
     def _change(
         self, scan: Scan, p: DeleteUnattachedVolumesParams, region: str, volume: dict[str, Any], age: int
